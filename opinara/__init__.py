@@ -1,0 +1,3 @@
+"""Opinara: self-hosted sentiment, aspect and insight platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from opinara.cli import main
+
+main()

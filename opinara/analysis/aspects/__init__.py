@@ -1,0 +1,1 @@
+"""Aspect extraction: opinion targets, their polarity, the opinion words behind it, and their group."""

@@ -1,0 +1,55 @@
+"""The Typer application and the error boundary every command shares."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from opinara.errors import OpinaraError
+
+app = typer.Typer(
+    name="opinara",
+    help="Opinara: sentiment, aspects, language and PII for what people write about products.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+train_app = typer.Typer(help="Train models on labeled data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one readable line to stderr and return the exit to raise."""
+    typer.echo(f"opinara: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _register_commands() -> None:
+    # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
+    from opinara.cli import analyze, demo, evaluate, train  # noqa: F401
+
+
+def main() -> None:
+    """Entry point: quiet, offline libraries; every expected error becomes one line and exit 2."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.basicConfig(level=os.environ.get("OPINARA_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    _register_commands()
+    try:
+        app(standalone_mode=False)
+    except OpinaraError as exc:
+        raise SystemExit(fail(str(exc)).exit_code) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except typer.TyperException as exc:  # usage errors: bad options, missing arguments
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message and type(exc).__name__ != "NoArgsIsHelpError":
+            fail(message.splitlines()[0])
+        raise SystemExit(2) from None
+    sys.exit(0)

@@ -1,0 +1,78 @@
+"""Opinara's settings: one object, read from ``OPINARA_*`` variables and an optional TOML file.
+
+Everything else receives a :class:`Settings`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Backend = Literal["lexicon", "encoder", "transformer"]
+Runtime = Literal["torch", "onnx"]
+
+
+def default_data_dir() -> Path:
+    """A per-user data folder (XDG on Linux)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "opinara"
+
+
+class Settings(BaseSettings):
+    """All of Opinara's settings, with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="OPINARA_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    config_file: Path | None = None
+
+    # Analysis
+    backend: Backend = "encoder"
+    model: str | None = None
+    runtime: Runtime = "onnx"
+    encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    aspects: bool = True
+    aspect_extractor: Literal["tagger", "rules"] = "tagger"
+    redact_pii: bool = False
+    pii: bool = False
+    languages: list[str] = ["en", "es", "fr", "de", "it", "pt", "nl"]
+    neutral_band: float = Field(default=0.05, ge=0.0, lt=1.0)
+    max_text_chars: int = Field(default=100_000, ge=1)
+    explanation_size: int = Field(default=5, ge=0, le=50)
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("OPINARA_CONFIG_FILE")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where exported models (ONNX) and other derived files live."""
+        return self.data_dir / "cache"

@@ -1,0 +1,1 @@
+"""Evaluation of sentiment and aspect extraction on labeled data."""

@@ -1,0 +1,1 @@
+"""Reading input: text records for analysis (and, later, review datasets)."""

@@ -1,0 +1,1 @@
+"""Training: labeled data readers and the trainer of Opinara's opinion model."""

@@ -1,0 +1,121 @@
+"""``opinara analyze`` as a user runs it: arguments, files of each format, standard input, bad input."""
+
+import gzip
+import json
+
+import pytest
+
+LEXICON = ("--backend", "lexicon")
+
+
+def results(stdout: bytes) -> list[dict]:
+    return [json.loads(line) for line in stdout.decode().splitlines()]
+
+
+def test_texts_as_arguments_give_one_json_line_each_in_order(run_cli):
+    done = run_cli("analyze", *LEXICON, "I love the screen.", "The battery died.")
+    assert done.returncode == 0, done.stderr
+    first, second = results(done.stdout)
+    assert (first["line"], first["sentiment"]["label"]) == (1, "positive")
+    assert (second["line"], second["sentiment"]["label"]) == (2, "negative")
+    assert first["language"]["code"] == "en"
+
+
+def test_default_backend_gives_aspects_with_opinions(run_cli):
+    done = run_cli("analyze", "The battery life is great but the screen is dim.")
+    assert done.returncode == 0, done.stderr
+    [result] = results(done.stdout)
+    assert result["model"]["backend"] == "encoder"
+    aspects = {a["term"]: a for a in result["aspects"]}
+    assert aspects["battery life"]["sentiment"]["label"] == "positive"
+    assert aspects["battery life"]["group"] == "battery"
+    assert [o["text"] for o in aspects["battery life"]["opinions"]] == ["great"]
+    assert aspects["screen"]["sentiment"]["label"] == "negative"
+    assert [o["text"] for o in aspects["screen"]["opinions"]] == ["dim"]
+
+
+def test_plain_text_file_skips_and_reports_bad_lines(run_cli, tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(b"Great value.\n\nBad \xff\xfe bytes\n" + b"x" * 1_000_001 + b"\nTerrible zipper.\n")
+    done = run_cli("analyze", *LEXICON, "--no-aspects", "--file", str(path))
+    assert done.returncode == 1
+    assert [r["line"] for r in results(done.stdout)] == [1, 5]
+    errors = done.stderr.decode()
+    assert "line 2: empty line" in errors
+    assert "line 3: invalid UTF-8" in errors
+    assert "line 4: text has 1000001 characters; the limit is 100000" in errors
+    assert "Traceback" not in errors
+
+
+def test_jsonl_gz_with_text_field_and_ids(run_cli, tmp_path):
+    path = tmp_path / "reviews.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps({"id": "r1", "body": "Works perfectly."}) + "\n")
+        handle.write("{not json\n")
+        handle.write(json.dumps({"id": "r3", "body": 5}) + "\n")
+        handle.write(json.dumps({"id": "r4", "body": "Broke on day two."}) + "\n")
+    done = run_cli("analyze", *LEXICON, "--file", str(path), "--text-field", "body")
+    assert done.returncode == 1
+    assert [(r["line"], r["id"]) for r in results(done.stdout)] == [(1, "r1"), (4, "r4")]
+    assert "line 2: invalid JSON" in done.stderr.decode()
+    assert "line 3: field 'body' is int, not a string" in done.stderr.decode()
+
+
+def test_csv_file_with_text_column(run_cli, tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,review\n1,"Comfortable, light and cheap."\n2,"Zipper broke, awful."\n')
+    done = run_cli("analyze", *LEXICON, "--file", str(path), "--text-field", "review")
+    assert done.returncode == 0, done.stderr
+    assert [r["sentiment"]["label"] for r in results(done.stdout)] == ["positive", "negative"]
+
+
+def test_standard_input_one_document_per_line(run_cli):
+    done = run_cli("analyze", *LEXICON, stdin=b"good phone\nawful case\n")
+    assert [r["sentiment"]["label"] for r in results(done.stdout)] == ["positive", "negative"]
+
+
+def test_table_format_for_people(run_cli):
+    done = run_cli("analyze", *LEXICON, "--format", "table", "The strap is comfortable.")
+    assert done.returncode == 0
+    assert "positive" in done.stdout.decode() and "strap" in done.stdout.decode()
+
+
+def test_redaction(run_cli):
+    done = run_cli("analyze", *LEXICON, "--redact-pii", "Mail me at jo@example.com, the fit is great.")
+    [result] = results(done.stdout)
+    assert result["redacted_text"] == "Mail me at <EMAIL>, the fit is great."
+    assert result["pii"][0]["type"] == "EMAIL"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--file", "/no/such/file.txt"), "no such file"),
+        (("--format", "xml", "text"), "--format must be jsonl or table"),
+        (("--backend", "magic", "text"), "backend"),
+        (("--batch-size", "0", "text"), "--batch-size"),
+        (("--backend", "transformer", "text"), "needs --model"),
+        (("--backend", "transformer", "--model", "/no/such/model", "text"), "could not load"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(run_cli, args, message):
+    done = run_cli("analyze", *args)
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_binary_file_is_refused(run_cli, tmp_path):
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(bytes(range(256)) * 64)
+    done = run_cli("analyze", *LEXICON, "--file", str(path))
+    assert done.returncode == 2
+    assert "looks like binary data" in done.stderr.decode()
+
+
+def test_csv_without_the_text_column_names_the_columns(run_cli, tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,body\n1,hi\n")
+    done = run_cli("analyze", "--file", str(path))
+    assert done.returncode == 2
+    assert "no column 'text' (columns: id, body)" in done.stderr.decode()

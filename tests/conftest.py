@@ -1,0 +1,50 @@
+"""Shared fixtures: settings on a temporary data directory, the shared labeled data, analyzers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from opinara.config import Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_shared(*parts: str) -> Path:
+    """A path under ../shared/data; skip when absent, fail under CI=true."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        message = f"shared data not found at {path}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: shared data must be present)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory for the session, so the ONNX export happens once."""
+    return tmp_path_factory.mktemp("opinara-data")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def analyzer(settings: Settings):
+    """The default analyzer: encoder backend on ONNX Runtime, tagger aspects."""
+    from opinara.analysis.pipeline import Analyzer
+
+    return Analyzer(settings)
+
+
+@pytest.fixture(scope="session")
+def lexicon_analyzer(settings: Settings):
+    from opinara.analysis.pipeline import Analyzer
+
+    return Analyzer(settings.model_copy(update={"backend": "lexicon", "aspect_extractor": "rules"}))
