@@ -36,20 +36,24 @@ class SentimentBackend(Protocol):
     def predict(self, texts: list[str], sentences: list[list[tuple[int, int]]]) -> list[Prediction]: ...
 
 
-def to_scores(probs: np.ndarray) -> Scores:
+Probs = np.ndarray | list[float]
+
+
+def to_scores(probs: Probs) -> Scores:
     """Probabilities as Scores, rounded so that they still sum to exactly 1."""
     neg, neu = round(float(probs[NEGATIVE]), 4), round(float(probs[NEUTRAL]), 4)
     return Scores(negative=neg, neutral=neu, positive=round(1.0 - neg - neu, 4))
 
 
-def polarity_label(probs: np.ndarray) -> str:
-    return LABELS[int(np.argmax(probs))]
+def polarity_label(probs: Probs) -> str:
+    values = [float(p) for p in probs]  # plain floats: numpy is slow on three numbers
+    return LABELS[values.index(max(values))]
 
 
-def to_sentiment(probs: np.ndarray, parts: list[np.ndarray] | None = None) -> Sentiment:
+def to_sentiment(probs: Probs, parts: list[Probs] | None = None) -> Sentiment:
     """The document label: the most probable class, or ``mixed`` when confident parts disagree."""
     label = polarity_label(probs)
-    confidence = float(probs.max())
+    confidence = max(float(p) for p in probs)
     if parts and confidence < MIXED_DOC_CEILING:
         has_pos = any(p[POSITIVE] >= MIXED_PART_CONFIDENCE for p in parts)
         has_neg = any(p[NEGATIVE] >= MIXED_PART_CONFIDENCE for p in parts)

@@ -47,6 +47,7 @@ class _ExplainingVader(SentimentIntensityAnalyzer):
         return compound, tokens, sentiments
 
     def _slow_path(self, text: str) -> tuple[float, list[str], list[float]]:
+        # Emoji become words first, so the valences no longer line up with the text: no explanation.
         compound = self.polarity_scores(text)["compound"]
         return compound, [], []
 
@@ -88,20 +89,26 @@ class LexiconBackend:
         self.vader = _ExplainingVader()
         self.info = ModelInfo(backend="lexicon", name="sentiment.vader.v1", version=VADER_VERSION)
 
-    def _one(self, text: str, offset: int = 0) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
-        compound, tokens, valences = self.vader.scores_and_valences(text)
-        weights = []
-        if tokens:
-            for (start, end), valence in zip(_token_spans(text, tokens), valences, strict=True):
-                if valence and start >= 0:
-                    weights.append((start + offset, end + offset, round(float(valence), 4)))
-        return compound_to_probs(compound, self.band), weights
-
     def predict(self, texts: list[str], sentences: list[list[tuple[int, int]]]) -> list[Prediction]:
         out = []
         for text, spans in zip(texts, sentences, strict=True):
-            probs, weights = self._one(text)
-            # One sentence: its score is the document's, no second pass.
-            sentence_probs = [self._one(text[s:e], s)[0] for s, e in spans] if len(spans) > 1 else [probs] * len(spans)
+            compound, tokens, valences = self.vader.scores_and_valences(text)
+            probs = compound_to_probs(compound, self.band)
+            located = _token_spans(text, tokens)
+            weights = [(a, b, round(float(v), 4)) for (a, b), v in zip(located, valences, strict=True) if v and a >= 0]
+            if len(spans) > 1 and tokens:
+                # Each sentence from the valences VADER gave its words in the whole text: one pass, and
+                # negation or "but" across a sentence boundary keeps its effect.
+                sentence_probs = [
+                    compound_to_probs(
+                        self.vader.score_valence(
+                            [v for (a, _), v in zip(located, valences, strict=True) if s <= a < e], text[s:e]
+                        )["compound"],
+                        self.band,
+                    )
+                    for s, e in spans
+                ]
+            else:
+                sentence_probs = [probs] * len(spans)
             out.append(Prediction(probs, sentence_probs, weights))
         return out
