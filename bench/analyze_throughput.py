@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import header, rate, row, short_reviews
 
-from opinara.analysis.pipeline import Analyzer, AnalyzeOptions
+from opinara.analysis.pipeline import AnalyzeOptions, Analyzer
 from opinara.config import Settings
 
 
@@ -49,9 +49,19 @@ def main() -> None:
 
     lexicon = analyzer(backend="lexicon")
     options = AnalyzeOptions(aspects=False, language="en")
-    row("lexicon sentiment (language given)", rate(lambda b: list(lexicon.analyze_stream(b, options)), lexicon_texts), vader_rate, "vader")
+    row(
+        "lexicon sentiment (language given)",
+        rate(lambda b: list(lexicon.analyze_stream(b, options)), lexicon_texts),
+        vader_rate,
+        "vader",
+    )
     no_aspects = AnalyzeOptions(aspects=False)
-    row("lexicon sentiment + language", rate(lambda b: list(lexicon.analyze_stream(b, no_aspects)), lexicon_texts), vader_rate, "vader")
+    row(
+        "lexicon sentiment + language",
+        rate(lambda b: list(lexicon.analyze_stream(b, no_aspects)), lexicon_texts),
+        vader_rate,
+        "vader",
+    )
 
     peer = distilbert_pipeline()
     peer_rate = rate(lambda batch: peer(batch, batch_size=32, truncation=True), texts[: max(200, args.n // 4)])

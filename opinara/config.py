@@ -34,6 +34,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     config_file: Path | None = None
+    database_url: str | None = None  # default: a SQLite file in data_dir
 
     # Analysis
     backend: Backend = "encoder"
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``database_url``, or the embedded SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'opinara.db'}"
 
     @property
     def cache_dir(self) -> Path:

@@ -46,3 +46,9 @@ class UnknownComponentError(OpinaraError):
     """A component name that is not registered."""
 
     code = "E201"
+
+
+class StoreError(OpinaraError):
+    """The database cannot be reached, or its schema is not what this version needs."""
+
+    code = "E300"

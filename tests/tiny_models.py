@@ -16,7 +16,9 @@ def _vocab(directory: Path) -> Path:
     return vocab
 
 
-def tiny_bert(directory: Path, num_labels: int | None = None, id2label: dict[int, str] | None = None, seed: int = 0) -> Path:
+def tiny_bert(
+    directory: Path, num_labels: int | None = None, id2label: dict[int, str] | None = None, seed: int = 0
+) -> Path:
     """Write a 2-layer, 32-wide BERT (a sequence classifier when ``num_labels``) and its tokenizer."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast

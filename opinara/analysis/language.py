@@ -29,7 +29,9 @@ class LanguageDetector:
             self._detector = None
         else:
             self._only = None
-            self._detector = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_preloaded_language_models().build()
+            self._detector = (
+                LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_preloaded_language_models().build()
+            )
 
     def __call__(self, texts: list[str]) -> list[Language]:
         letters = [len(_LETTERS.findall(text[:2000])) for text in texts]
@@ -45,5 +47,7 @@ class LanguageDetector:
                 results.append(Language(code=None, confidence=0.0))
                 continue
             shrink = min(1.0, n / CONFIDENT_LETTERS)
-            results.append(Language(code=value.language.iso_code_639_1.name.lower(), confidence=round(value.value * shrink, 4)))
+            results.append(
+                Language(code=value.language.iso_code_639_1.name.lower(), confidence=round(value.value * shrink, 4))
+            )
         return results

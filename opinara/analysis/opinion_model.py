@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from opinara.analysis.encoders import OnnxEncoder, TokenEncoder, TorchEncoder, export_onnx, onnx_cache_path, resolve_encoder
+from opinara.analysis.encoders import (
+    OnnxEncoder,
+    TokenEncoder,
+    TorchEncoder,
+    export_onnx,
+    onnx_cache_path,
+    resolve_encoder,
+)
 from opinara.errors import ModelLoadError
 
 log = logging.getLogger(__name__)

@@ -82,13 +82,17 @@ class Analyzer:
         options = options or AnalyzeOptions()
         for index, text in enumerate(texts):
             if len(text) > self.settings.max_text_chars:
-                raise InputError(f"text {index} has {len(text)} characters; the limit is {self.settings.max_text_chars}")
+                raise InputError(
+                    f"text {index} has {len(text)} characters; the limit is {self.settings.max_text_chars}"
+                )
         want_aspects = self.settings.aspects if options.aspects is None else options.aspects
         want_redaction = self.settings.redact_pii if options.redact_pii is None else options.redact_pii
         want_pii = want_redaction or self.settings.pii
 
         languages = (
-            [Language(code=options.language.lower(), confidence=1.0)] * len(texts) if options.language else self.language(texts)
+            [Language(code=options.language.lower(), confidence=1.0)] * len(texts)
+            if options.language
+            else self.language(texts)
         )
         sentences = [split_sentences(text) for text in texts]
         warnings: list[list[Notice]] = [list(self.notices) for _ in texts]
@@ -166,7 +170,9 @@ class Analyzer:
         if prediction is None:
             return None
         parts = list(prediction.sentence_probs)
-        parts.extend([[a.sentiment.scores.negative, a.sentiment.scores.neutral, a.sentiment.scores.positive] for a in aspects])
+        parts.extend(
+            [[a.sentiment.scores.negative, a.sentiment.scores.neutral, a.sentiment.scores.positive] for a in aspects]
+        )
         return to_sentiment(prediction.probs, parts)
 
     @staticmethod

@@ -25,7 +25,9 @@ class Scores(BaseModel):
 class Sentiment(BaseModel):
     label: SentimentLabel
     scores: Scores
-    confidence: float = Field(description="Probability of the label (calibrated); for mixed, of the two opposite classes")
+    confidence: float = Field(
+        description="Probability of the label (calibrated); for mixed, of the two opposite classes"
+    )
 
 
 class Language(BaseModel):

@@ -26,11 +26,17 @@ def _argument_records(texts: list[str], max_chars: int) -> Iterator[TextRecord]:
 
 @app.command()
 def analyze(
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyze; none reads --file or standard input.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Plain text (one per line), .jsonl or .csv; .gz too.")] = None,
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Texts to analyze; none reads --file or standard input.")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Plain text (one per line), .jsonl or .csv; .gz too.")
+    ] = None,
     input_format: Annotated[str, typer.Option("--input-format", help="auto, text, jsonl or csv.")] = "auto",
     text_field: Annotated[str, typer.Option(help="JSON field or CSV column holding the text.")] = "text",
-    output_format: Annotated[str | None, typer.Option("--format", help="jsonl or table (default: table on a terminal).")] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="jsonl or table (default: table on a terminal).")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="lexicon, encoder or transformer.")] = None,
     model: Annotated[str | None, typer.Option(help="Model id or path for the backend.")] = None,
     runtime: Annotated[str | None, typer.Option(help="torch or onnx.")] = None,
@@ -81,7 +87,9 @@ def analyze(
         raise typer.Exit(1)
 
 
-def _run(analyzer: object, records: Iterator[TextRecord], fmt: str, batch_size: int, total: int | None, file: Path | None) -> int:
+def _run(
+    analyzer: object, records: Iterator[TextRecord], fmt: str, batch_size: int, total: int | None, file: Path | None
+) -> int:
     from opinara.analysis.pipeline import Analyzer
 
     assert isinstance(analyzer, Analyzer)
@@ -96,12 +104,7 @@ def _run(analyzer: object, records: Iterator[TextRecord], fmt: str, batch_size: 
             if table is not None:
                 table.add(record.line, result)
             else:
-                payload = {
-                    "line": record.line,
-                    **({"id": record.id} if record.id is not None else {}),
-                    **result.model_dump(mode="json"),
-                }
-                out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+                out.write(json_line(record, result.model_dump_json()))
         out.flush()
         batch.clear()
 
@@ -120,6 +123,12 @@ def _run(analyzer: object, records: Iterator[TextRecord], fmt: str, batch_size: 
     if table is not None:
         table.print()
     return bad
+
+
+def json_line(record: TextRecord, result_json: str) -> str:
+    """The result object with the record's ``line`` (and ``id``) first; pydantic serializes the rest."""
+    prefix = f'{{"line": {record.line}, ' + (f'"id": {json.dumps(record.id)}, ' if record.id is not None else "")
+    return prefix + result_json[1:] + "\n"
 
 
 def _first_error(exc: ValueError) -> str:

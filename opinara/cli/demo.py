@@ -32,7 +32,8 @@ def demo(
     for summary in summarize((r.product, r.rating, res) for r, res in zip(reviews, results, strict=True)):
         mix = ", ".join(f"{colored(label)} {count}" for label, count in summary.sentiment.most_common())
         table = Table(
-            title=f"{summary.product}: {summary.reviews} reviews, {summary.average_rating:.1f} stars; {mix}", title_justify="left"
+            title=f"{summary.product}: {summary.reviews} reviews, {summary.average_rating:.1f} stars; {mix}",
+            title_justify="left",
         )
         for column, justify in (
             ("aspect", "left"),
@@ -52,4 +53,6 @@ def demo(
                 f"[{net_color}]{aspect.net:+.2f}[/]",
             )
         console.print(table)
-    console.print(f"model: {analyzer.backend.info.name} {analyzer.backend.info.version} ({analyzer.backend.info.backend})")
+    console.print(
+        f"model: {analyzer.backend.info.name} {analyzer.backend.info.version} ({analyzer.backend.info.backend})"
+    )

@@ -50,8 +50,12 @@ def train_sentiment(
         list[str], typer.Option("--data", help="Labeled file (TSV/CSV/JSONL/*_text.txt); PATH@N caps each class at N.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    encoder: Annotated[str, typer.Option("--encoder", help="Encoder id or path.")] = "sentence-transformers/all-MiniLM-L6-v2",
-    aspect_data: Annotated[list[Path], typer.Option("--aspect-data", help="SemEval ABSA XML to train the aspect heads.")] = [],  # noqa: B006
+    encoder: Annotated[
+        str, typer.Option("--encoder", help="Encoder id or path.")
+    ] = "sentence-transformers/all-MiniLM-L6-v2",
+    aspect_data: Annotated[
+        list[Path], typer.Option("--aspect-data", help="SemEval ABSA XML to train the aspect heads.")
+    ] = [],  # noqa: B006
     epochs: Annotated[float, typer.Option(min=0.1, max=50)] = 2.0,
     batch_size: Annotated[int, typer.Option(min=2, max=512)] = 32,
     lr: Annotated[float, typer.Option(min=1e-6, max=1e-1)] = 4e-4,
@@ -71,7 +75,14 @@ def train_sentiment(
     sentences = [s for path in aspect_data for s in read_semeval(path)]
     typer.echo(f"training on {len(texts)} labeled texts and {len(sentences)} aspect sentences", err=True)
     cfg = TrainConfig(
-        encoder=encoder, out=out, epochs=epochs, batch_size=batch_size, lr=lr, lora_rank=lora_rank, seed=seed, version=version
+        encoder=encoder,
+        out=out,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        lora_rank=lora_rank,
+        seed=seed,
+        version=version,
     )
     with Progress(
         TextColumn("[bold]train"),

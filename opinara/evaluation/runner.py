@@ -15,7 +15,9 @@ Progress = Callable[[int], None]
 POLARITY_INDEX = {"negative": NEGATIVE, "neutral": NEUTRAL, "positive": POSITIVE}
 
 
-def evaluate_sentiment(analyzer: Analyzer, data: list[LabeledText], progress: Progress | None = None) -> dict[str, object]:
+def evaluate_sentiment(
+    analyzer: Analyzer, data: list[LabeledText], progress: Progress | None = None
+) -> dict[str, object]:
     """Binary data (every label from a 0/1 source): positive vs negative by the larger of the two scores.
     Otherwise three classes by the largest score. Also reports the expected calibration error."""
     binary = all(e.binary for e in data)
@@ -26,7 +28,9 @@ def evaluate_sentiment(analyzer: Analyzer, data: list[LabeledText], progress: Pr
         batch = data[start : start + size]
         for result in analyzer.analyze([e.text for e in batch], options):
             scores = result.sentiment.scores if result.sentiment else None
-            probs = np.array([scores.negative, scores.neutral, scores.positive]) if scores else np.array([0.0, 1.0, 0.0])
+            probs = (
+                np.array([scores.negative, scores.neutral, scores.positive]) if scores else np.array([0.0, 1.0, 0.0])
+            )
             if binary:
                 pair = probs[[NEGATIVE, POSITIVE]]
                 pair = pair / pair.sum() if pair.sum() else np.array([0.5, 0.5])
@@ -44,7 +48,9 @@ def evaluate_sentiment(analyzer: Analyzer, data: list[LabeledText], progress: Pr
     return report
 
 
-def evaluate_aspects(analyzer: Analyzer, data: list[AspectSentence], progress: Progress | None = None) -> dict[str, object]:
+def evaluate_aspects(
+    analyzer: Analyzer, data: list[AspectSentence], progress: Progress | None = None
+) -> dict[str, object]:
     """Aspect-term precision/recall/F1 (exact span match) and polarity accuracy on the gold terms
     (conflict terms left out of the polarity score, as is usual for SemEval-2014)."""
     extractor = analyzer.aspects

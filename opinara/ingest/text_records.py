@@ -138,7 +138,9 @@ def _csv_records(stream: BinaryIO, field: str, max_chars: int, name: str, id_fie
     except csv.Error as exc:
         raise InputError(f"{name}: not a readable CSV file ({exc})") from exc
     if field not in header:
-        raise InputError(f"{name}: no column {field!r} (columns: {', '.join(header) or 'none'}); choose one with --text-field")
+        raise InputError(
+            f"{name}: no column {field!r} (columns: {', '.join(header) or 'none'}); choose one with --text-field"
+        )
     while True:
         try:
             row = next(reader)

@@ -151,7 +151,9 @@ def read_labeled(path: Path) -> list[LabeledText]:
             return examples
     except (ValueError, KeyError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: {exc}") from exc
-    raise InputError(f"{path}: unsupported labeled-data format {suffix or '(none)'}; use .tsv, .csv, .jsonl or *_text.txt")
+    raise InputError(
+        f"{path}: unsupported labeled-data format {suffix or '(none)'}; use .tsv, .csv, .jsonl or *_text.txt"
+    )
 
 
 def read_semeval(path: Path) -> list[AspectSentence]:
@@ -167,7 +169,10 @@ def read_semeval(path: Path) -> list[AspectSentence]:
         for term in node.iter("aspectTerm"):
             terms.append(
                 AspectTerm(
-                    term.get("term", ""), int(term.get("from", 0)), int(term.get("to", 0)), term.get("polarity", "neutral")
+                    term.get("term", ""),
+                    int(term.get("from", 0)),
+                    int(term.get("to", 0)),
+                    term.get("polarity", "neutral"),
                 )
             )
         seen = set()

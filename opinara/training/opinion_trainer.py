@@ -133,7 +133,9 @@ class _Network:
                     span_rows.append(row)
                     span_masks.append(overlap.float())
                     span_labels.append(POLARITIES[term.polarity])
-        loss = torch.nn.functional.cross_entropy(self.heads["tagger"](states).flatten(0, 1), tags.flatten(), ignore_index=IGNORE)
+        loss = torch.nn.functional.cross_entropy(
+            self.heads["tagger"](states).flatten(0, 1), tags.flatten(), ignore_index=IGNORE
+        )
         if span_rows:
             rows = torch.tensor(span_rows)
             span_state = self.pooled(states[rows], torch.stack(span_masks))

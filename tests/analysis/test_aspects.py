@@ -25,7 +25,13 @@ def test_variants_share_a_group(term, group):
 
 
 def test_singular_leaves_non_plurals_alone():
-    assert [singular(w) for w in ("lens", "status", "glass", "analysis", "cups")] == ["lens", "status", "glass", "analysis", "cup"]
+    assert [singular(w) for w in ("lens", "status", "glass", "analysis", "cups")] == [
+        "lens",
+        "status",
+        "glass",
+        "analysis",
+        "cup",
+    ]
 
 
 def opinions_of(text: str, *terms: str) -> list[list[tuple[str, float]]]:

@@ -14,7 +14,11 @@ def backend() -> LexiconBackend:
 
 def test_compound_matches_vader_on_demo_reviews(backend: LexiconBackend):
     vader = SentimentIntensityAnalyzer()
-    texts = [r.text for r in load_demo_reviews()] + ["I love it 😍", "not bad at all!!!", "The WORST. Kind of ok though."]
+    texts = [r.text for r in load_demo_reviews()] + [
+        "I love it 😍",
+        "not bad at all!!!",
+        "The WORST. Kind of ok though.",
+    ]
     for text in texts:
         compound, _, _ = backend.vader.scores_and_valences(text)
         assert compound == vader.polarity_scores(text)["compound"], text

@@ -24,7 +24,9 @@ def test_finds_contact_details_and_names(detector: PiiDetector):
 
 
 def test_finds_payment_and_identity_numbers(detector: PiiDetector):
-    text = "My card 4111 1111 1111 1111 was charged twice; refund to IBAN GB82WEST12345698765432. My SSN is 536-22-8726."
+    text = (
+        "My card 4111 1111 1111 1111 was charged twice; refund to IBAN GB82WEST12345698765432. My SSN is 536-22-8726."
+    )
     entities = found(detector, text)
     assert entities["CREDIT_CARD"] == "4111 1111 1111 1111"
     assert entities["IBAN"] == "GB82WEST12345698765432"

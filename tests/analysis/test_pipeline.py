@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from opinara.analysis import opinion_model
-from opinara.analysis.pipeline import Analyzer, AnalyzeOptions
+from opinara.analysis.pipeline import AnalyzeOptions, Analyzer
 from opinara.config import Settings
 from opinara.errors import InputError
 
@@ -38,7 +38,11 @@ def test_aspect_example_from_the_issue(analyzer: Analyzer):
 
 
 def test_clear_sentiments(analyzer: Analyzer):
-    texts = ["Absolutely love it, works perfectly.", "Broke after two days, total waste of money.", "The package arrived on Tuesday."]
+    texts = [
+        "Absolutely love it, works perfectly.",
+        "Broke after two days, total waste of money.",
+        "The package arrived on Tuesday.",
+    ]
     labels = [r.sentiment.label for r in analyzer.analyze(texts, AnalyzeOptions(aspects=False))]
     assert labels == ["positive", "negative", "neutral"]
 
@@ -46,7 +50,9 @@ def test_clear_sentiments(analyzer: Analyzer):
 def test_mixed_when_confident_parts_disagree(analyzer: Analyzer):
     [result] = analyzer.analyze(["I love the camera. I hate the battery, it is awful."])
     assert result.sentiment.label == "mixed"
-    assert result.sentiment.confidence == pytest.approx(result.sentiment.scores.positive + result.sentiment.scores.negative, abs=1e-3)
+    assert result.sentiment.confidence == pytest.approx(
+        result.sentiment.scores.positive + result.sentiment.scores.negative, abs=1e-3
+    )
 
 
 def test_explanation_is_the_exact_logit_decomposition(analyzer: Analyzer):

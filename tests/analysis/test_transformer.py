@@ -10,7 +10,9 @@ TEXTS = ["the battery life is great", "the screen is dim and the case broke", "i
 
 @pytest.fixture(scope="module")
 def three_class(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny3"), num_labels=3, id2label={0: "Negative", 1: "Neutral", 2: "Positive"})
+    return tiny_bert(
+        tmp_path_factory.mktemp("tiny3"), num_labels=3, id2label={0: "Negative", 1: "Neutral", 2: "Positive"}
+    )
 
 
 def test_label_names_map_to_opinara_classes():

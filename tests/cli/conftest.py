@@ -15,7 +15,12 @@ def run_cli(data_dir: Path):
     def run(*args: str, stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
         env = {**os.environ, "OPINARA_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
         return subprocess.run(
-            [sys.executable, "-m", "opinara", *args], input=stdin, capture_output=True, env=env, timeout=timeout, check=False
+            [sys.executable, "-m", "opinara", *args],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+            check=False,
         )
 
     return run

@@ -23,7 +23,10 @@ def test_tweeteval_three_class_macro_recall(analyzer):
     assert report["macro_recall"] >= 0.62
 
 
-@pytest.mark.parametrize(("name", "min_f1", "min_polarity"), [("Restaurants_Test_Gold.xml", 0.65, 0.75), ("Laptops_Test_Gold.xml", 0.55, 0.0)])
+@pytest.mark.parametrize(
+    ("name", "min_f1", "min_polarity"),
+    [("Restaurants_Test_Gold.xml", 0.65, 0.75), ("Laptops_Test_Gold.xml", 0.55, 0.0)],
+)
 def test_semeval14_aspects(analyzer, name, min_f1, min_polarity):
     report = evaluate_aspects(analyzer, read_semeval(require_shared("absa", "semeval14", name)))
     assert report["terms"]["f1"] >= min_f1

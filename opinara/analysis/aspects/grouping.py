@@ -5,10 +5,29 @@ from __future__ import annotations
 import re
 
 _DETERMINERS = frozenset(
-    ["the", "a", "an", "this", "that", "these", "those", "my", "our", "your", "his", "her", "its", "their", "some", "any"]
+    [
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "our",
+        "your",
+        "his",
+        "her",
+        "its",
+        "their",
+        "some",
+        "any",
+    ]
 )
 # Attribute nouns that name a property of the thing before them: "battery life" is about the battery.
-_ATTRIBUTE_HEADS = frozenset(["life", "quality", "level", "levels", "size", "time", "times", "speed", "performance", "capacity"])
+_ATTRIBUTE_HEADS = frozenset(
+    ["life", "quality", "level", "levels", "size", "time", "times", "speed", "performance", "capacity"]
+)
 _NON_PLURAL = re.compile(r"(ss|us|is|ics|ness)$")
 
 

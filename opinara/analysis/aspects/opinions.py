@@ -15,8 +15,12 @@ import re
 from opinara.analysis.schema import Span
 from opinara.analysis.text import words
 
-CONTRAST = frozenset(["but", "however", "although", "though", "yet", "whereas", "while", "except", "unfortunately", "sadly"])
-NEGATORS = frozenset(["not", "no", "never", "none", "nothing", "hardly", "barely", "neither", "nor", "without", "cannot"])
+CONTRAST = frozenset(
+    ["but", "however", "although", "though", "yet", "whereas", "while", "except", "unfortunately", "sadly"]
+)
+NEGATORS = frozenset(
+    ["not", "no", "never", "none", "nothing", "hardly", "barely", "neither", "nor", "without", "cannot"]
+)
 # Product vocabulary VADER's lexicon lacks or scores for other senses (valence on VADER's -4..4 scale).
 PRODUCT_LEXICON = {
     "dim": -1.5,
@@ -80,7 +84,9 @@ PRODUCT_LEXICON = {
     "reasonable": 1.0,
     "expensive": -1.2,
 }
-_STOP_OPINIONS = frozenset(["yes", "no", "like", "please", "want", "ok", "okay", "well", "kind", "pretty", "support", "supports"])
+_STOP_OPINIONS = frozenset(
+    ["yes", "no", "like", "please", "want", "ok", "okay", "well", "kind", "pretty", "support", "supports"]
+)
 MIN_VALENCE = 0.5
 NEGATION_WINDOW = 3
 

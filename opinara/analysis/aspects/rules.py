@@ -17,7 +17,21 @@ from opinara.analysis.spacy_model import load_english
 Spans = list[tuple[int, int]]
 _SKIP_POS = frozenset({"DET", "PRON", "PUNCT", "NUM", "ADJ", "ADV", "CCONJ", "PART", "AUX"})
 _GENERIC = frozenset(
-    ["thing", "things", "product", "item", "one", "it", "everything", "anything", "something", "lot", "bit", "time", "way"]
+    [
+        "thing",
+        "things",
+        "product",
+        "item",
+        "one",
+        "it",
+        "everything",
+        "anything",
+        "something",
+        "lot",
+        "bit",
+        "time",
+        "way",
+    ]
 )
 
 
@@ -60,7 +74,9 @@ class RulesExtractor:
             if any(child.dep_ == "amod" and child.lower_ in lexicon for child in token.children):
                 return True
             head = token.head
-            if token.dep_ == "nsubj" and any(c.dep_ in ("acomp", "attr") and c.lower_ in lexicon for c in head.children):
+            if token.dep_ == "nsubj" and any(
+                c.dep_ in ("acomp", "attr") and c.lower_ in lexicon for c in head.children
+            ):
                 return True
         return False
 
@@ -69,11 +85,16 @@ class RulesExtractor:
         for text, doc, sents in zip(texts, self.nlp.pipe(texts, batch_size=64), sentences, strict=True):
             candidates = self.candidates(doc, text)
             linked = link_opinions(text, candidates, sents)
-            spans.append([span for span, ops in zip(candidates, linked, strict=True) if ops or self._parse_linked(doc, span)])
+            spans.append(
+                [span for span, ops in zip(candidates, linked, strict=True) if ops or self._parse_linked(doc, span)]
+            )
         return self.classify(texts, sentences, spans)
 
     def classify(
         self, texts: list[str], sentences: list[Spans], spans: list[Spans], tokens: list[Any] | None = None
     ) -> list[list[Aspect]]:
         """Aspects for given spans, polarity from their opinion words."""
-        return [build_aspects(text, doc_spans, sents) for text, doc_spans, sents in zip(texts, spans, sentences, strict=True)]
+        return [
+            build_aspects(text, doc_spans, sents)
+            for text, doc_spans, sents in zip(texts, spans, sentences, strict=True)
+        ]

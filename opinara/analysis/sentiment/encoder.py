@@ -33,7 +33,9 @@ class EncoderBackend:
     def __init__(self, model: OpinionModel) -> None:
         self.model = model
         self.languages = frozenset({model.spec.language})
-        self.info = ModelInfo(backend="encoder", name=model.spec.name, version=model.spec.version, runtime=model.runtime)
+        self.info = ModelInfo(
+            backend="encoder", name=model.spec.name, version=model.spec.version, runtime=model.runtime
+        )
 
     def predict(self, texts: list[str], sentences: list[list[tuple[int, int]]]) -> list[Prediction]:
         docs = self.model.encode(texts)

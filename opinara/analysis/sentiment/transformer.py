@@ -55,7 +55,9 @@ class TransformerBackend:
 
     languages = None
 
-    def __init__(self, model_id: str, runtime: str = "onnx", cache_dir: Path | None = None, max_length: int = 256) -> None:
+    def __init__(
+        self, model_id: str, runtime: str = "onnx", cache_dir: Path | None = None, max_length: int = 256
+    ) -> None:
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -88,7 +90,11 @@ class TransformerBackend:
         import torch
 
         with torch.inference_mode():
-            return self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+            return (
+                self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+                .logits.float()
+                .numpy()
+            )
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Probabilities (negative, neutral, positive) for each text."""
@@ -102,7 +108,9 @@ class TransformerBackend:
 
     def predict(self, texts: list[str], sentences: list[list[tuple[int, int]]]) -> list[Prediction]:
         probs = self.probabilities(texts)
-        sentence_texts = [text[s:e] for text, spans in zip(texts, sentences, strict=True) if len(spans) > 1 for s, e in spans]
+        sentence_texts = [
+            text[s:e] for text, spans in zip(texts, sentences, strict=True) if len(spans) > 1 for s, e in spans
+        ]
         sentence_probs = iter(self.probabilities(sentence_texts))
         out = []
         for text, doc_probs, spans in zip(texts, probs, sentences, strict=True):
@@ -117,7 +125,10 @@ class TransformerBackend:
         variants = [text[:s] + self.tokenizer.unk_token + text[e:] for s, e in spans]
         occluded = self.probabilities(variants)
         base = probs[POSITIVE] - probs[NEGATIVE]
-        return [(s, e, round(float(base - (o[POSITIVE] - o[NEGATIVE])), 4)) for (s, e), o in zip(spans, occluded, strict=True)]
+        return [
+            (s, e, round(float(base - (o[POSITIVE] - o[NEGATIVE])), 4))
+            for (s, e), o in zip(spans, occluded, strict=True)
+        ]
 
 
 def _fingerprint(model: Any) -> str:

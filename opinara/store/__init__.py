@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, migrations and the database engine (SQLite by default, PostgreSQL at scale)."""

@@ -1,0 +1,152 @@
+"""The database schema. Migrations in ``opinara/store/migrations`` create it; never ``create_all``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_products_source_external"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))  # the asin / parent_asin / the file's product id
+    title: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(256))
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("source", "review_key", name="uq_reviews_source_key"),
+        Index("ix_reviews_product_day", "product_id", "day"),
+        Index("ix_reviews_text_hash", "text_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    review_key: Mapped[str] = mapped_column(String(128))  # the source's id, or a hash of author, product, time and text
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    author_hash: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[float | None] = mapped_column(Float)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    day: Mapped[date] = mapped_column(Date)  # created_at's UTC date, else ingested_at's: the aggregates' day
+    language: Mapped[str | None] = mapped_column(String(8))
+    helpful_votes: Mapped[int | None] = mapped_column(Integer)
+    verified_purchase: Mapped[bool | None] = mapped_column(Boolean)
+    quality_score: Mapped[float] = mapped_column(Float, default=1.0)
+    quality_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+    product: Mapped[Product] = relationship()
+
+
+class Analysis(Base):
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("review_id", name="uq_analyses_review"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(String(16))
+    positive: Mapped[float | None] = mapped_column(Float)
+    negative: Mapped[float | None] = mapped_column(Float)
+    neutral: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    analyzed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AspectMention(Base):
+    __tablename__ = "aspect_mentions"
+    __table_args__ = (
+        Index("ix_mentions_review", "review_id"),
+        Index("ix_mentions_product_group", "product_id", "aspect_group"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    term: Mapped[str] = mapped_column(String(256))
+    aspect_group: Mapped[str] = mapped_column(String(256))
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    polarity: Mapped[str] = mapped_column(String(16))
+    opinions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AspectDaily(Base):
+    """Aggregates: product x aspect group x day, updated as reviews are stored."""
+
+    __tablename__ = "aspect_daily"
+    __table_args__ = (UniqueConstraint("product_id", "aspect_group", "day", name="uq_aspect_daily"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    aspect_group: Mapped[str] = mapped_column(String(256))  # "" holds the product's review-level totals
+    day: Mapped[date] = mapped_column(Date)
+    mentions: Mapped[int] = mapped_column(Integer, default=0)
+    positive: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    neutral: Mapped[int] = mapped_column(Integer, default=0)
+    mixed: Mapped[int] = mapped_column(Integer, default=0)
+    # Ratings in hundredths of a star, summed as integers so incremental and rebuilt sums are identical.
+    rating_centi_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+    __table_args__ = (Index("ix_runs_input", "input_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    input_key: Mapped[str] = mapped_column(String(64))  # hash of the file's path, size and first bytes
+    input_path: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    checkpoint_line: Mapped[int] = mapped_column(BigInteger, default=0)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    by_language: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RejectedRecord(Base):
+    __tablename__ = "rejected_records"
+    __table_args__ = (UniqueConstraint("run_id", "line", name="uq_rejected_run_line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_excerpt: Mapped[str] = mapped_column(Text)
