@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 train_app = typer.Typer(help="Train models on labeled data.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+aggregates_app = typer.Typer(help="The product x aspect x day aggregates.", no_args_is_help=True)
+app.add_typer(aggregates_app, name="aggregates")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -29,7 +33,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
-    from opinara.cli import analyze, demo, evaluate, train  # noqa: F401
+    from opinara.cli import analyze, demo, evaluate, store, train  # noqa: F401
 
 
 def main() -> None:

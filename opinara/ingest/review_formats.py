@@ -197,11 +197,9 @@ def detect_review_format(stream: BinaryIO, name: str, csv_suffix: bool) -> str:
     raise InputError(f"{name}: no JSON object in its first lines; is it a review file (JSON Lines or .csv)?")
 
 
-def read_json_reviews(
-    stream: BinaryIO, fmt: str | None, start_line: int = 0
-) -> Iterator[tuple[int, ReviewRecord | str, str]]:
+def read_json_reviews(stream: BinaryIO, fmt: str, start_line: int = 0) -> Iterator[tuple[int, ReviewRecord | str, str]]:
     """``(line, record or reason, raw excerpt)`` for each line after ``start_line``."""
-    parser = PARSERS.get(fmt) if fmt else None
+    parser = PARSERS[fmt]
     for number, raw in enumerate(stream, start=1):
         if number <= start_line:
             continue

@@ -28,7 +28,9 @@ from opinara.errors import InputError
 from opinara.ingest.quality import quality_flags, quality_score
 from opinara.ingest.review_formats import (
     CSV,
+    FORMATS,
     ReviewRecord,
+    detect_review_format,
     read_csv_reviews,
     read_json_reviews,
 )
@@ -89,9 +91,12 @@ class _CountingReader:
 
 def _detect(path: Path, requested: str | None) -> str:
     if requested:
+        if requested not in FORMATS:
+            raise InputError(f"unknown format {requested!r}; use one of {', '.join(FORMATS)}")
         return requested
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    return CSV if suffixes and suffixes[-1] == ".csv" else "json"
+    with open_binary(path) as stream:
+        return detect_review_format(stream, str(path), bool(suffixes) and suffixes[-1] == ".csv")
 
 
 def _records(
@@ -99,7 +104,7 @@ def _records(
 ) -> Iterator[tuple[int, ReviewRecord | str, str]]:
     if fmt == CSV:
         return read_csv_reviews(stream, mapping, start)
-    return read_json_reviews(stream, None if fmt == "json" else fmt, start)
+    return read_json_reviews(stream, fmt, start)
 
 
 class Ingester:

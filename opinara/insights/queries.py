@@ -213,7 +213,9 @@ def drivers(
     """
     product = find_product(session, ref)
     good = (Review.product_id == product.id, Review.quality_score >= AGGREGATE_MIN_QUALITY, Review.rating.is_not(None))
-    ratings: dict[int, float] = {rid: rating for rid, rating in session.execute(select(Review.id, Review.rating).where(*good))}
+    ratings: dict[int, float] = {
+        rid: rating for rid, rating in session.execute(select(Review.id, Review.rating).where(*good))
+    }
     if not ratings:
         return {
             "product": {"id": product.id, "external_id": product.external_id, "title": product.title},

@@ -1,0 +1,40 @@
+from sqlalchemy import inspect
+
+from opinara.config import Settings
+from opinara.errors import StoreError
+from opinara.store.db import make_engine, open_store, pending_migrations, upgrade
+
+
+def test_open_store_applies_the_migrations(store):
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"products", "reviews", "analyses", "aspect_mentions", "aspect_daily", "ingest_runs", "rejected_records"} <= tables
+    assert pending_migrations(store.engine) == []
+    assert upgrade(store.engine) == [], "a second upgrade has nothing to do"
+
+
+def test_a_store_without_migrations_refuses_with_a_clear_message(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    engine = make_engine(settings)
+    assert pending_migrations(engine) == ["0001"]
+    try:
+        open_store(settings, migrate=False)
+    except StoreError as exc:
+        assert "opinara db upgrade" in str(exc)
+    else:
+        raise AssertionError("expected a StoreError")
+
+
+def test_sqlite_uses_wal(tmp_path):
+    store = open_store(Settings(data_dir=tmp_path))
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_unreachable_postgres_is_a_store_error(tmp_path):
+    settings = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        open_store(settings)
+    except StoreError as exc:
+        assert "cannot reach the database" in str(exc) and "nobody" in str(exc)
+    else:
+        raise AssertionError("expected a StoreError")
