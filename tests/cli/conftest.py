@@ -12,8 +12,10 @@ import pytest
 def run_cli(data_dir: Path):
     """Run the real ``opinara`` command in a subprocess; returns the CompletedProcess."""
 
-    def run(*args: str, stdin: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
-        env = {**os.environ, "OPINARA_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    def run(
+        *args: str, stdin: bytes | None = None, timeout: float = 300, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "OPINARA_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(env_extra or {})}
         return subprocess.run(
             [sys.executable, "-m", "opinara", *args],
             input=stdin,

@@ -63,7 +63,13 @@ def test_amazon_2023_file_with_bad_records(ingester, store, tmp_path):
         ],
     )
     summary = ingester.ingest(path)
-    assert (summary.format, summary.read, summary.stored, summary.duplicates, summary.rejected) == ("amazon-2023", 7, 3, 0, 4)
+    assert (summary.format, summary.read, summary.stored, summary.duplicates, summary.rejected) == (
+        "amazon-2023",
+        7,
+        3,
+        0,
+        4,
+    )
     with store.session() as session:
         rejected = {r.line: r.reason for r in session.scalars(select(RejectedRecord))}
         review = session.scalars(select(Review).where(Review.rating == 4.0)).one()
@@ -138,12 +144,31 @@ def test_quality_flags_and_aggregates_leave_low_quality_out(ingester, store, tmp
 
 
 def test_rebuild_gives_identical_aggregates(ingester, store, tmp_path):
-    rows = [review_2023(i, text, rating=float(1 + i % 5)) for i, text in enumerate(["The fit is great.", "The strap broke.", "Great strap.", "Awful fit and awful strap."] * 5)]
+    rows = [
+        review_2023(i, text, rating=float(1 + i % 5))
+        for i, text in enumerate(
+            ["The fit is great.", "The strap broke.", "Great strap.", "Awful fit and awful strap."] * 5
+        )
+    ]
     ingester.ingest(write_jsonl(tmp_path / "agg.jsonl", rows))
 
     def snapshot():
         with store.session() as session:
-            return sorted((r.product_id, r.aspect_group, r.day, r.mentions, r.positive, r.negative, r.neutral, r.mixed, r.rating_centi_sum, r.rating_count) for r in session.scalars(select(AspectDaily)))
+            return sorted(
+                (
+                    r.product_id,
+                    r.aspect_group,
+                    r.day,
+                    r.mentions,
+                    r.positive,
+                    r.negative,
+                    r.neutral,
+                    r.mixed,
+                    r.rating_centi_sum,
+                    r.rating_count,
+                )
+                for r in session.scalars(select(AspectDaily))
+            )
 
     before = snapshot()
     with store.session() as session:
@@ -154,7 +179,10 @@ def test_rebuild_gives_identical_aggregates(ingester, store, tmp_path):
 
 def test_metadata_fills_product_titles(ingester, store, tmp_path):
     ingester.ingest(write_jsonl(tmp_path / "r.jsonl", [review_2023(1, "Great kettle, boils fast.")]))
-    meta = write_jsonl(tmp_path / "meta.jsonl", [{"parent_asin": "B0TEST0001", "title": "Aurora Kettle", "main_category": "Home"}, "not json"])
+    meta = write_jsonl(
+        tmp_path / "meta.jsonl",
+        [{"parent_asin": "B0TEST0001", "title": "Aurora Kettle", "main_category": "Home"}, "not json"],
+    )
     assert ingest_metadata(store, meta) == 1
     with store.session() as session:
         product = session.scalars(select(Product)).one()
@@ -162,7 +190,9 @@ def test_metadata_fills_product_titles(ingester, store, tmp_path):
 
 
 def test_mentions_keep_spans_and_opinions(ingester, store, tmp_path):
-    ingester.ingest(write_jsonl(tmp_path / "m.jsonl", [review_2023(1, "The battery life is great but the screen is dim.")]))
+    ingester.ingest(
+        write_jsonl(tmp_path / "m.jsonl", [review_2023(1, "The battery life is great but the screen is dim.")])
+    )
     with store.session() as session:
         mentions = {m.term: m for m in session.scalars(select(AspectMention))}
     assert mentions["battery life"].polarity == "positive" and mentions["battery life"].opinions == ["great"]

@@ -23,7 +23,7 @@ def postgres_schema_url() -> Iterator[str]:
         admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
         with admin.connect() as connection:
             connection.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
+    except Exception as exc:
         message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
         if IN_CI:
             pytest.fail(message + " (CI=true: PostgreSQL must be available)")

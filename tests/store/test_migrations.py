@@ -7,7 +7,15 @@ from opinara.store.db import make_engine, open_store, pending_migrations, upgrad
 
 def test_open_store_applies_the_migrations(store):
     tables = set(inspect(store.engine).get_table_names())
-    assert {"products", "reviews", "analyses", "aspect_mentions", "aspect_daily", "ingest_runs", "rejected_records"} <= tables
+    assert {
+        "products",
+        "reviews",
+        "analyses",
+        "aspect_mentions",
+        "aspect_daily",
+        "ingest_runs",
+        "rejected_records",
+    } <= tables
     assert pending_migrations(store.engine) == []
     assert upgrade(store.engine) == [], "a second upgrade has nothing to do"
 
@@ -31,7 +39,9 @@ def test_sqlite_uses_wal(tmp_path):
 
 
 def test_unreachable_postgres_is_a_store_error(tmp_path):
-    settings = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    settings = Settings(
+        data_dir=tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    )
     try:
         open_store(settings)
     except StoreError as exc:
