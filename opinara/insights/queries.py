@@ -84,11 +84,11 @@ def products(session: Session, top: int = 3, min_mentions: int = 2) -> list[dict
         ]
         positive = sorted(
             (a for a in aspects if a["net_sentiment"] > 0),
-            key=lambda a: (-a["net_sentiment"] * a["mentions"], a["group"]),
+            key=lambda a: (a["negative"] - a["positive"], -a["mentions"], a["group"]),
         )
         negative = sorted(
             (a for a in aspects if a["net_sentiment"] < 0),
-            key=lambda a: (a["net_sentiment"] * a["mentions"], a["group"]),
+            key=lambda a: (a["positive"] - a["negative"], -a["mentions"], a["group"]),
         )
         reviews = review_level["mentions"]
         out.append(
