@@ -129,43 +129,58 @@ def _int(value: Any) -> int | None:
         raise RecordProblem(f"{value!r} is not a whole number") from None
 
 
-def parse_amazon_2023(row: dict[str, Any]) -> ReviewRecord:
-    text = _text(row.get("text"), "text")
-    product = row.get("parent_asin") or row.get("asin")
+@dataclass(frozen=True)
+class AmazonFields:
+    """Where one Amazon schema keeps each field."""
+
+    text: str
+    products: tuple[str, ...]  # first present wins
+    timestamp: str
+    seconds_per_unit: float  # the timestamp's unit: 1000 for milliseconds
+    author: str
+    rating: str
+    title: str
+    helpful: str
+    verified: str
+
+
+AMAZON_FIELDS = {
+    AMAZON_2023: AmazonFields(
+        "text",
+        ("parent_asin", "asin"),
+        "timestamp",
+        1000,
+        "user_id",
+        "rating",
+        "title",
+        "helpful_vote",
+        "verified_purchase",
+    ),
+    AMAZON_2018: AmazonFields(
+        "reviewText", ("asin",), "unixReviewTime", 1, "reviewerID", "overall", "summary", "vote", "verified"
+    ),
+}
+
+
+def parse_amazon(row: dict[str, Any], fields: AmazonFields) -> ReviewRecord:
+    """One Amazon review (2023 or 2018 schema, by ``fields``) as a record; RecordProblem when unusable."""
+    text = _text(row.get(fields.text), fields.text)
+    product = next((row[name] for name in fields.products if row.get(name)), None)
     if not isinstance(product, str) or not product:
-        raise RecordProblem("missing parent_asin/asin")
-    created = _timestamp(row.get("timestamp"), 1000)
-    author = row.get("user_id")
+        raise RecordProblem(f"missing {'/'.join(fields.products)}")
+    created = _timestamp(row.get(fields.timestamp), fields.seconds_per_unit)
+    author = row.get(fields.author)
+    title = row.get(fields.title)
     return ReviewRecord(
         product=product,
         text=text,
         review_key=review_key(None, author, product, created, text),
-        rating=_rating(row.get("rating")),
-        title=row.get("title") if isinstance(row.get("title"), str) else None,
+        rating=_rating(row.get(fields.rating)),
+        title=title if isinstance(title, str) else None,
         author_hash=hash_author(author),
         created_at=created,
-        helpful_votes=_int(row.get("helpful_vote")),
-        verified_purchase=bool(row["verified_purchase"]) if "verified_purchase" in row else None,
-    )
-
-
-def parse_amazon_2018(row: dict[str, Any]) -> ReviewRecord:
-    text = _text(row.get("reviewText"), "reviewText")
-    product = row.get("asin")
-    if not isinstance(product, str) or not product:
-        raise RecordProblem("missing asin")
-    created = _timestamp(row.get("unixReviewTime"), 1)
-    author = row.get("reviewerID")
-    return ReviewRecord(
-        product=product,
-        text=text,
-        review_key=review_key(None, author, product, created, text),
-        rating=_rating(row.get("overall")),
-        title=row.get("summary") if isinstance(row.get("summary"), str) else None,
-        author_hash=hash_author(author),
-        created_at=created,
-        helpful_votes=_int(row.get("vote")),
-        verified_purchase=bool(row["verified"]) if "verified" in row else None,
+        helpful_votes=_int(row.get(fields.helpful)),
+        verified_purchase=bool(row[fields.verified]) if fields.verified in row else None,
     )
 
 
@@ -179,7 +194,6 @@ def detect_json_format(row: dict[str, Any]) -> str:
     )
 
 
-PARSERS = {AMAZON_2023: parse_amazon_2023, AMAZON_2018: parse_amazon_2018}
 FORMATS = (AMAZON_2023, AMAZON_2018, CSV)
 
 
@@ -199,7 +213,7 @@ def detect_review_format(stream: BinaryIO, name: str, csv_suffix: bool) -> str:
 
 def read_json_reviews(stream: BinaryIO, fmt: str, start_line: int = 0) -> Iterator[tuple[int, ReviewRecord | str, str]]:
     """``(line, record or reason, raw excerpt)`` for each line after ``start_line``."""
-    parser = PARSERS[fmt]
+    fields = AMAZON_FIELDS[fmt]
     for number, raw in enumerate(stream, start=1):
         if number <= start_line:
             continue
@@ -215,7 +229,7 @@ def read_json_reviews(stream: BinaryIO, fmt: str, start_line: int = 0) -> Iterat
             yield number, "not a JSON object", excerpt
             continue
         try:
-            yield number, parser(row), excerpt
+            yield number, parse_amazon(row, fields), excerpt
         except RecordProblem as exc:
             yield number, str(exc), excerpt
 
