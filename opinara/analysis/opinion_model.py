@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SHIPPED_MODEL_DIR = Path(__file__).parent / "models" / "opinion-minilm-v1"
 TAG_O, TAG_B, TAG_I = 0, 1, 2
+MICRO_BATCH = 32  # encoder rows per call; sorted by length so each is padded little
 
 
 class ModelSpec(BaseModel):
@@ -127,34 +128,51 @@ class OpinionModel:
         return cls(spec, tokenizer, encoder, heads, runtime)
 
     def encode(self, texts: list[str]) -> list[DocTokens]:
-        """Run the encoder; long texts are split into windows of ``max_length`` tokens."""
+        """Run the encoder; long texts are split into windows of ``max_length`` tokens.
+
+        Windows are sorted by length and run in micro-batches padded to their own longest, so a
+        batch of mixed lengths wastes little work on padding.
+        """
+        if not texts:
+            return []
         enc = self.tokenizer(
             texts,
             max_length=self.spec.max_length,
             truncation=True,
-            padding=True,
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             return_special_tokens_mask=True,
-            return_tensors="np",
         )
-        states = self.encoder(enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64))
+        ids = enc["input_ids"]
+        states: list[np.ndarray] = [np.zeros(0)] * len(ids)
+        order = sorted(range(len(ids)), key=lambda row: len(ids[row]))
+        pad = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), MICRO_BATCH):
+            chunk = order[start : start + MICRO_BATCH]
+            width = len(ids[chunk[-1]])
+            batch_ids = np.full((len(chunk), width), pad, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for i, row in enumerate(chunk):
+                batch_ids[i, : len(ids[row])] = ids[row]
+                mask[i, : len(ids[row])] = 1
+            hidden = self.encoder(batch_ids, mask)
+            for i, row in enumerate(chunk):
+                states[row] = hidden[i, : len(ids[row])]
         docs: list[list[tuple[np.ndarray, np.ndarray, list[int]]]] = [[] for _ in texts]
         for row, doc_index in enumerate(enc["overflow_to_sample_mapping"]):
-            keep = (enc["attention_mask"][row] == 1) & (enc["special_tokens_mask"][row] == 0)
+            keep = np.asarray(enc["special_tokens_mask"][row]) == 0
             word_ids = [w for w, k in zip(enc.word_ids(row), keep, strict=True) if k]
-            docs[int(doc_index)].append((states[row][keep], enc["offset_mapping"][row][keep], word_ids))
-        out = []
-        for parts in docs:
-            hidden = states.shape[-1]
-            out.append(
-                DocTokens(
-                    np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, hidden), np.float32),
-                    np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, 2), np.int64),
-                    [w for p in parts for w in p[2]],
-                )
+            offsets = np.asarray(enc["offset_mapping"][row], dtype=np.int64).reshape(-1, 2)[keep]
+            docs[int(doc_index)].append((states[row][keep], offsets, word_ids))
+        hidden_size = self.heads.sentiment_w.shape[1]
+        return [
+            DocTokens(
+                np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, hidden_size), np.float32),
+                np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, 2), np.int64),
+                [w for p in parts for w in p[2]],
             )
-        return out
+            for parts in docs
+        ]
 
     # -- heads ---------------------------------------------------------------------------
 
