@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,10 +43,10 @@ def analyze(
     redact_pii: Annotated[bool, typer.Option("--redact-pii", help="Find PII and add redacted_text.")] = False,
     pii: Annotated[bool, typer.Option("--pii", help="Find PII without redacting.")] = False,
     batch_size: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each loads its own models).")] = 1,
 ) -> None:
     """Analyze sentiment, aspects, language and PII. Bad records are reported on stderr with their
     line number and skipped; the exit code is then 1 (2 for unusable input or options)."""
-    from opinara.analysis.pipeline import Analyzer
     from opinara.errors import InputError
 
     if input_format not in ("auto", "text", "jsonl", "csv"):
@@ -78,8 +77,7 @@ def analyze(
         total_bytes = file.stat().st_size if file else None
         records = read_records(stream, kind, text_field, settings.max_text_chars, str(file or "stdin"))  # type: ignore[arg-type]
 
-    analyzer = Analyzer(settings)
-    bad = _run(analyzer, records, fmt, settings.batch_size, total_bytes, file)
+    bad = _run(settings, records, fmt, workers, total_bytes, file)
     if stream is not None and file:
         stream.close()
     if bad:
@@ -87,48 +85,48 @@ def analyze(
         raise typer.Exit(1)
 
 
-def _run(
-    analyzer: object, records: Iterator[TextRecord], fmt: str, batch_size: int, total: int | None, file: Path | None
-) -> int:
-    from opinara.analysis.pipeline import Analyzer
-
-    assert isinstance(analyzer, Analyzer)
-    table = ResultTable() if fmt == "table" else None
-    bad = 0
+def _batches(
+    records: Iterator[TextRecord], size: int, advance: Callable[[int, int], None], skipped: list[int]
+) -> Iterator[list[TextRecord]]:
+    """Good records in batches; bad ones are reported on stderr as they are met (their lines go to ``skipped``)."""
     batch: list[TextRecord] = []
-    out = sys.stdout
+    for record in records:
+        if record.error:
+            skipped.append(record.line)
+            typer.echo(f"opinara: line {record.line}: {record.error}", err=True)
+            continue
+        batch.append(record)
+        advance(len((record.text or "").encode()) + 1, 1)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
-    def flush() -> None:
-        results = analyzer.analyze([r.text or "" for r in batch])
-        for record, result in zip(batch, results, strict=True):
-            if table is not None:
-                table.add(record.line, result)
-            else:
-                out.write(json_line(record, result.model_dump_json()))
-        out.flush()
-        batch.clear()
 
+def _run(
+    settings: Settings, records: Iterator[TextRecord], fmt: str, workers: int, total: int | None, file: Path | None
+) -> int:
+    from opinara.analysis.schema import AnalysisResult
+    from opinara.cli import analyze_worker
+    from opinara.concurrency import ordered_map
+
+    table = ResultTable() if fmt == "table" else None
+    skipped: list[int] = []
     with progress_bar(total, file) as advance:
-        for record in records:
-            if record.error:
-                bad += 1
-                typer.echo(f"opinara: line {record.line}: {record.error}", err=True)
+        batches = _batches(records, settings.batch_size, advance, skipped)
+        for lines in ordered_map(
+            analyze_worker.analyze_batch, batches, workers, analyze_worker.start, (settings.model_dump_json(),)
+        ):
+            if table is None:
+                sys.stdout.write("".join(text for _, text in lines))
+                sys.stdout.flush()
                 continue
-            batch.append(record)
-            advance(len((record.text or "").encode()) + 1, 1)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
+            for number, text in lines:
+                table.add(number, AnalysisResult.model_validate_json(text))
     if table is not None:
         table.print()
-    return bad
-
-
-def json_line(record: TextRecord, result_json: str) -> str:
-    """The result object with the record's ``line`` (and ``id``) first; pydantic serializes the rest."""
-    prefix = f'{{"line": {record.line}, ' + (f'"id": {json.dumps(record.id)}, ' if record.id is not None else "")
-    return prefix + result_json[1:] + "\n"
+    return len(skipped)
 
 
 def _first_error(exc: ValueError) -> str:

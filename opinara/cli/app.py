@@ -46,7 +46,7 @@ def main() -> None:
     )
     _register_commands()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
     except OpinaraError as exc:
         raise SystemExit(fail(str(exc)).exit_code) from None
     except typer.Exit as exc:
@@ -58,4 +58,4 @@ def main() -> None:
         if message and type(exc).__name__ != "NoArgsIsHelpError":
             fail(message.splitlines()[0])
         raise SystemExit(2) from None
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -119,3 +119,13 @@ def test_csv_without_the_text_column_names_the_columns(run_cli, tmp_path):
     done = run_cli("analyze", "--file", str(path))
     assert done.returncode == 2
     assert "no column 'text' (columns: id, body)" in done.stderr.decode()
+
+
+def test_worker_processes_keep_input_order_and_results(run_cli, tmp_path):
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"review {i}: the strap is {'great' if i % 3 else 'awful'}\n" for i in range(300)))
+    one = run_cli("analyze", *LEXICON, "--no-aspects", "--batch-size", "16", "--file", str(path))
+    two = run_cli("analyze", *LEXICON, "--no-aspects", "--batch-size", "16", "--workers", "2", "--file", str(path))
+    assert one.returncode == two.returncode == 0, two.stderr
+    assert [r["line"] for r in results(two.stdout)] == list(range(1, 301))
+    assert results(one.stdout) == results(two.stdout)
