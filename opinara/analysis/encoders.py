@@ -79,8 +79,11 @@ class OnnxEncoder:
         return self.session.run(["last_hidden_state"], feed)[0]
 
 
+QUANTIZATION = "int8-per-channel"  # part of the cache key: a change re-exports
+
+
 def onnx_cache_path(cache_dir: Path, key: str) -> Path:
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{key}:{QUANTIZATION}".encode()).hexdigest()[:16]
     return cache_dir / "onnx" / digest / "model.int8.onnx"
 
 
@@ -115,7 +118,7 @@ def export_onnx(model: Any, target: Path, output: str = "last_hidden_state", qua
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
             fp32.unlink()
         else:
             fp32.rename(partial)

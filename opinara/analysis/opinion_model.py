@@ -47,6 +47,7 @@ class ModelSpec(BaseModel):
     encoder: str
     max_length: int = 256
     temperature: float = 1.0
+    class_bias: list[float] = [0.0, 0.0, 0.0]  # added to the sentiment logits; fit on held-out data
     labels: list[str] = ["negative", "neutral", "positive"]
     language: str = "en"
     metrics: dict[str, Any] = {}
@@ -178,7 +179,7 @@ class OpinionModel:
 
     def sentiment_probs(self, pooled: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities (negative, neutral, positive) for pooled states."""
-        logits = pooled @ self.heads.sentiment_w.T + self.heads.sentiment_b
+        logits = pooled @ self.heads.sentiment_w.T + self.heads.sentiment_b + np.asarray(self.spec.class_bias)
         return softmax(logits / self.spec.temperature)
 
     def token_contributions(self, doc: DocTokens) -> np.ndarray:

@@ -159,6 +159,24 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(best)
 
 
+def fit_class_bias(logits: np.ndarray, labels: np.ndarray, binary: np.ndarray) -> list[float]:
+    """Offsets for the negative and neutral logits that maximise held-out 3-class macro-recall plus
+    binary accuracy (positive vs negative): mixed training sources leave the classes' priors skewed."""
+
+    def objective(negative: float, neutral: float) -> float:
+        shifted = logits + np.array([negative, neutral, 0.0])
+        three = ~binary
+        predicted = shifted[three].argmax(1)
+        recalls = [float((predicted[labels[three] == c] == c).mean()) for c in range(3) if (labels[three] == c).any()]
+        pair = np.where(shifted[binary][:, 2] >= shifted[binary][:, 0], 2, 0)
+        binary_accuracy = float((pair == labels[binary]).mean()) if binary.any() else 0.0
+        return (float(np.mean(recalls)) if recalls else 0.0) + binary_accuracy
+
+    grid = [(round(a, 2), round(n, 2)) for a in np.arange(-0.5, 0.81, 0.1) for n in np.arange(0.0, 1.51, 0.1)]
+    negative, neutral = max(grid, key=lambda g: (objective(*g), -abs(g[0]) - abs(g[1])))
+    return [float(negative), float(neutral), 0.0]
+
+
 def train_opinion_model(
     sentiment: list[LabeledText],
     aspects: list[AspectSentence],
@@ -218,6 +236,7 @@ def train_opinion_model(
         )
     dev_labels = np.array([e.label for e in sent_dev])
     temperature = fit_temperature(dev_logits, dev_labels)
+    class_bias = fit_class_bias(dev_logits, dev_labels, np.array([e.binary for e in sent_dev]))
     dev_accuracy = float((dev_logits.argmax(1) == dev_labels).mean())
 
     out = cfg.out
@@ -232,6 +251,7 @@ def train_opinion_model(
         encoder=cfg.encoder,
         max_length=256,
         temperature=temperature,
+        class_bias=class_bias,
         metrics={"held_out_sentiment_accuracy": round(dev_accuracy, 4), "held_out_examples": len(sent_dev)},
         training={
             "sentiment_examples": len(sent_train),
