@@ -28,12 +28,13 @@ _DETERMINERS = frozenset(
 _ATTRIBUTE_HEADS = frozenset(
     ["life", "quality", "level", "levels", "size", "time", "times", "speed", "performance", "capacity"]
 )
+_INVARIANT = frozenset(["lens", "series", "species", "news", "means", "chassis"])
 _NON_PLURAL = re.compile(r"(ss|us|is|ics|ness)$")
 
 
 def singular(word: str) -> str:
     """A light English singularizer for nouns: batteries -> battery, boxes -> box, glass stays glass."""
-    if len(word) <= 3 or _NON_PLURAL.search(word):
+    if len(word) <= 3 or word in _INVARIANT or _NON_PLURAL.search(word):
         return word
     if word.endswith("ies"):
         return word[:-3] + "y"
