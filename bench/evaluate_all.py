@@ -157,7 +157,9 @@ def card(spec: ModelSpec, results: dict[str, dict]) -> str:
         "- English only: Opinara reports `unsupported_language` instead of a score for other languages.",
         "- SST-2 is movie reviews, SemEval is restaurants and laptops: other product domains were seen only through the "
         "two Amazon categories; aspect extraction on unfamiliar vocabulary is weaker.",
-        "- Factual statements in reviews ("The package arrived on Tuesday.") often read as positive: neutral recall is the weakest (0.39 on TweetEval); more neutral training data is the next step.\n- Sentence sentiment pools a sentence's tokens in the context of the whole text; the head was trained on whole texts.",
+        '- Factual statements in reviews ("The package arrived on Tuesday.") often read as positive: neutral recall is '
+        "the weakest (0.39 on TweetEval); more neutral training data is the next step.",
+        "- Sentence sentiment pools a sentence's tokens in the context of the whole text; the head was trained on whole texts.",
         "",
     ]
     return "\n".join(lines)
