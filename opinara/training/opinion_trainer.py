@@ -242,6 +242,10 @@ def train_opinion_model(
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     net.encoder.save_pretrained(str(out / "adapter"))
+    adapter_config = out / "adapter" / "adapter_config.json"
+    config = json.loads(adapter_config.read_text())
+    config["base_model_name_or_path"] = cfg.encoder  # the id, not this machine's resolved path
+    adapter_config.write_text(json.dumps(config, indent=2) + "\n")
     from safetensors.torch import save_file
 
     save_file({k: v.detach().contiguous() for k, v in net.heads.state_dict().items()}, str(out / "heads.safetensors"))
