@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     model: str | None = None
     runtime: Runtime = "onnx"
     encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
-    batch_size: int = Field(default=64, ge=1, le=4096)
+    batch_size: int = Field(default=256, ge=1, le=4096)  # texts per analyze call; the encoder sorts them by length
     aspects: bool = True
     aspect_extractor: Literal["tagger", "rules"] = "tagger"
     redact_pii: bool = False
