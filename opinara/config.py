@@ -51,6 +51,33 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=100_000, ge=1)
     explanation_size: int = Field(default=5, ge=0, le=50)
 
+    # Service (opinara serve / opinara worker)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    redis_url: str | None = None  # shared cache, rate limits and the job queue (RedisHuey) when set
+    allowed_models: list[str] = []  # model ids or paths a request may name besides the defaults
+    max_batch_texts: int = Field(default=100, ge=1, le=10_000)  # POST /v1/analyze/batch
+    max_job_texts: int = Field(default=1_000_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # JSON bodies
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)  # job file uploads
+    batch_max_size: int = Field(default=64, ge=1, le=4096)  # dynamic batching: texts per model call
+    batch_max_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)  # extra wait to fill a batch
+    cache_size: int = Field(default=10_000, ge=0)  # results kept in process; 0 turns the cache off
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    default_rate_limit: str = "600/minute"  # for keys created without --rate-limit
+    embedded_workers: int = Field(default=1, ge=0, le=64)  # job worker threads inside `opinara serve`
+    job_chunk_size: int = Field(default=256, ge=1, le=10_000)  # texts per committed step of a job
+    job_lease_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long is retried
+    job_max_attempts: int = Field(default=3, ge=1)
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("languages", mode="before")
     @classmethod
     def _split_languages(cls, value: object) -> object:

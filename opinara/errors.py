@@ -26,6 +26,12 @@ class InputError(OpinaraError):
     code = "E100"
 
 
+class NotFoundError(InputError):
+    """A product, job or other named thing that does not exist."""
+
+    code = "E102"
+
+
 class RecordError(InputError):
     """One bad record inside otherwise readable input."""
 

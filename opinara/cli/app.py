@@ -23,6 +23,8 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 aggregates_app = typer.Typer(help="The product x aspect x day aggregates.", no_args_is_help=True)
 app.add_typer(aggregates_app, name="aggregates")
+keys_app = typer.Typer(help="API keys: create, list, revoke, usage.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -33,7 +35,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
-    from opinara.cli import analyze, demo, evaluate, store, train  # noqa: F401
+    from opinara.cli import analyze, demo, evaluate, keys, serve, store, train  # noqa: F401
 
 
 def main() -> None:

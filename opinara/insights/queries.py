@@ -11,7 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opinara.errors import InputError
+from opinara.errors import InputError, NotFoundError
 from opinara.ingest.quality import AGGREGATE_MIN_QUALITY
 from opinara.insights.aggregates import REVIEW_LEVEL
 from opinara.store.models import AspectDaily, AspectMention, Product, Review
@@ -31,7 +31,7 @@ def find_product(session: Session, ref: str) -> Product:
     if product is None and ref.isdigit():
         product = session.get(Product, int(ref))
     if product is None:
-        raise InputError(f"no product {ref!r}")
+        raise NotFoundError(f"no product {ref!r}")
     return product
 
 

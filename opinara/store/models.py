@@ -169,3 +169,74 @@ class RejectedRecord(Base):
     line: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     raw_excerpt: Mapped[str] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("name", name="uq_api_keys_name"), Index("ix_api_keys_hash", "key_hash"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart in lists
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_limit: Mapped[str] = mapped_column(String(64))  # a `limits` expression: "600/minute"
+    daily_quota: Mapped[int | None] = mapped_column(Integer)  # texts per UTC day
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class KeyUsage(Base):
+    """Requests, texts and characters per key and UTC day."""
+
+    __tablename__ = "key_usage"
+    __table_args__ = (UniqueConstraint("key_id", "day", name="uq_key_usage_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    texts: Mapped[int] = mapped_column(BigInteger, default=0)
+    characters: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Job(Base):
+    """An async job: analyze texts, or ingest a review file. The row is the truth; the queue only wakes workers."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # analyze, ingest
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, succeeded, failed, cancelled
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    input_path: Mapped[str | None] = mapped_column(Text)  # the uploaded review file of an ingest job
+    total: Mapped[int] = mapped_column(BigInteger, default=0)  # texts, or bytes for an ingest job
+    processed: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class JobItem(Base):
+    """One text of an analyze job and, once done, its result (or error)."""
+
+    __tablename__ = "job_items"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str | None] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    error: Mapped[str | None] = mapped_column(Text)

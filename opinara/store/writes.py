@@ -12,7 +12,8 @@ from opinara.analysis.schema import AnalysisResult
 from opinara.store.models import Analysis, AspectMention, Product, Review
 
 
-def _insert(session: Session, model: type) -> Any:
+def insert_statement(session: Session, model: type) -> Any:
+    """An INSERT for the session's dialect, with ``on_conflict_do_*`` (SQLite and PostgreSQL both have them)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -27,7 +28,7 @@ def ensure_products(session: Session, source: str, titles: dict[str, str | None]
     found: dict[str, int] = {external: product_id for external, product_id in session.execute(query)}
     missing = [{"source": source, "external_id": e, "title": titles[e]} for e in sorted(wanted - set(found))]
     if missing:
-        session.execute(_insert(session, Product).on_conflict_do_nothing(), missing)
+        session.execute(insert_statement(session, Product).on_conflict_do_nothing(), missing)
         found.update({external: product_id for external, product_id in session.execute(query)})
     return found
 
@@ -36,7 +37,7 @@ def upsert_product_metadata(session: Session, source: str, rows: list[dict[str, 
     """Create or update products from metadata rows (``external_id``, ``title``, ``category``)."""
     if not rows:
         return
-    statement = _insert(session, Product)
+    statement = insert_statement(session, Product)
     statement = statement.on_conflict_do_update(
         index_elements=["source", "external_id"],
         set_={"title": statement.excluded.title, "category": statement.excluded.category},
@@ -48,7 +49,7 @@ def insert_reviews(session: Session, rows: list[dict[str, object]]) -> list[tupl
     """Insert reviews, skipping keys that exist; returns ``(id, review_key)`` of those inserted."""
     if not rows:
         return []
-    statement = _insert(session, Review).on_conflict_do_nothing().returning(Review.id, Review.review_key)
+    statement = insert_statement(session, Review).on_conflict_do_nothing().returning(Review.id, Review.review_key)
     return [(row.id, row.review_key) for row in session.execute(statement, rows)]
 
 

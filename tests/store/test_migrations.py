@@ -15,6 +15,10 @@ def test_open_store_applies_the_migrations(store):
         "aspect_daily",
         "ingest_runs",
         "rejected_records",
+        "api_keys",
+        "key_usage",
+        "jobs",
+        "job_items",
     } <= tables
     assert pending_migrations(store.engine) == []
     assert upgrade(store.engine) == [], "a second upgrade has nothing to do"
@@ -23,7 +27,7 @@ def test_open_store_applies_the_migrations(store):
 def test_a_store_without_migrations_refuses_with_a_clear_message(tmp_path):
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings)
-    assert pending_migrations(engine) == ["0001"]
+    assert pending_migrations(engine) == ["0001", "0002"], "all revisions, oldest first"
     try:
         open_store(settings, migrate=False)
     except StoreError as exc:

@@ -1,0 +1,141 @@
+"""API keys: created once (the key is shown once, only its SHA-256 is kept), listed, revoked, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from limits import parse
+from sqlalchemy import or_, select, update
+
+from opinara.errors import InputError
+from opinara.store.db import Store
+from opinara.store.models import ApiKey
+
+SCOPES = ("analyze", "read", "admin")
+KEY_PREFIX = "opn_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def hash_key(key: str) -> str:
+    """Keys are 256 random bits, so a plain SHA-256 cannot be brute-forced; no salt or slow hash is needed."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified key behind a request."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+    rate_limit: str
+    daily_quota: int | None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def parse_scopes(value: str | list[str]) -> list[str]:
+    scopes = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InputError(f"scopes must be a comma-separated list of {', '.join(SCOPES)}; got {value!r}")
+    return sorted(set(scopes), key=SCOPES.index)
+
+
+def check_rate_limit(expression: str) -> str:
+    try:
+        parse(expression)
+    except ValueError as exc:
+        raise InputError(f"rate limit {expression!r} is not like 600/minute or 10/second") from exc
+    return expression
+
+
+def create_key(
+    store: Store, name: str, scopes: str | list[str], rate_limit: str, daily_quota: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A new key and its public record; the key itself is returned here and never again."""
+    if not _NAME.match(name):
+        raise InputError(f"key name {name!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    if daily_quota is not None and daily_quota < 1:
+        raise InputError("the daily quota must be a positive number of texts")
+    scope_list = parse_scopes(scopes)
+    check_rate_limit(rate_limit)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with store.session() as session:
+        if session.scalars(select(ApiKey.id).where(ApiKey.name == name)).first() is not None:
+            raise InputError(f"a key named {name!r} exists; revoke it or choose another name")
+        row = ApiKey(
+            name=name,
+            prefix=key[:12],
+            key_hash=hash_key(key),
+            scopes=scope_list,
+            rate_limit=rate_limit,
+            daily_quota=daily_quota,
+            created_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        return key, describe(row)
+
+
+def describe(row: ApiKey) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": list(row.scopes),
+        "rate_limit": row.rate_limit,
+        "daily_quota": row.daily_quota,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+    }
+
+
+def list_keys(store: Store, include_revoked: bool = True) -> list[dict[str, Any]]:
+    with store.session() as session:
+        query = select(ApiKey).order_by(ApiKey.id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        return [describe(row) for row in session.scalars(query)]
+
+
+def revoke_key(store: Store, name_or_id: str) -> dict[str, Any]:
+    """Revoke by name or id; a revoked key fails its very next request."""
+    with store.session() as session:
+        condition = ApiKey.name == name_or_id
+        if name_or_id.isdigit():
+            condition = or_(condition, ApiKey.id == int(name_or_id))
+        row = session.scalars(select(ApiKey).where(condition).order_by(ApiKey.id)).first()
+        if row is None:
+            raise InputError(f"no API key named {name_or_id!r}")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+        return describe(row)
+
+
+def verify_key(store: Store, key: str) -> Caller | None:
+    """The caller behind a presented key, or None when it is unknown or revoked.
+
+    One indexed lookup per request, so a revocation takes effect on the next request in every process."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 128:
+        return None
+    with store.session() as session:
+        row = session.scalars(
+            select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        ).first()
+        if row is None:
+            return None
+        return Caller(row.id, row.name, frozenset(row.scopes), row.rate_limit, row.daily_quota)
+
+
+def touch_keys(store: Store, key_ids: set[int], when: datetime) -> None:
+    if key_ids:
+        with store.session() as session:
+            session.execute(update(ApiKey).where(ApiKey.id.in_(key_ids)).values(last_used_at=when))

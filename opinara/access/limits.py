@@ -1,0 +1,112 @@
+"""Per-key rate limits and daily quotas with the ``limits`` package, in memory or in Redis.
+
+When Redis is configured but unreachable, limits are counted in process (per server) instead of
+failing requests; the fallback is logged once per outage."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the window frees capacity
+    reason: str | None = None  # "rate limit" or "daily quota" when refused
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(self.remaining, 0)),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(self.reset_seconds, 1))
+        return headers
+
+
+class KeyLimiter:
+    """Checks a key's request rate and its daily quota of texts."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self._memory = (SlidingWindowCounterRateLimiter(MemoryStorage()), FixedWindowRateLimiter(MemoryStorage()))
+        self._shared: tuple[RateLimiter, RateLimiter] | None = None
+        if redis_url:
+            storage = storage_from_string(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+            self._shared = (SlidingWindowCounterRateLimiter(storage), FixedWindowRateLimiter(storage))
+        self._degraded_since: float | None = None
+        self._items: dict[str, RateLimitItem] = {}
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._shared and self._degraded_since is None else "memory"
+
+    def _item(self, expression: str) -> RateLimitItem:
+        item = self._items.get(expression)
+        if item is None:
+            item = self._items[expression] = parse(expression)
+        return item
+
+    def _limiters(self) -> tuple[RateLimiter, RateLimiter]:
+        if self._shared is None:
+            return self._memory
+        if self._degraded_since is not None and time.monotonic() - self._degraded_since < 5.0:
+            return self._memory  # retry Redis every few seconds, not on every request
+        return self._shared
+
+    def _guarded(self, decide: Callable[[tuple[RateLimiter, RateLimiter]], Decision]) -> Decision:
+        limiters = self._limiters()
+        try:
+            decision = decide(limiters)
+        except Exception as exc:  # a Redis outage: count in process rather than fail the request
+            if self._degraded_since is None:
+                log.warning("rate-limit storage unavailable (%s); counting in process", type(exc).__name__)
+            self._degraded_since = time.monotonic()
+            return decide(self._memory)
+        if limiters is self._shared and self._degraded_since is not None:
+            log.info("rate-limit storage is back")
+            self._degraded_since = None
+        return decision
+
+    def check_rate(self, key_id: int, rate_limit: str) -> Decision:
+        """Count one request against the key's rate limit."""
+        item = self._item(rate_limit)
+        identity = f"rate:{key_id}"
+
+        def decide(limiters: tuple[RateLimiter, RateLimiter]) -> Decision:
+            rate = limiters[0]
+            allowed = rate.hit(item, identity)
+            stats = rate.get_window_stats(item, identity)
+            reset = max(math.ceil(stats.reset_time - time.time()), 0)
+            return Decision(allowed, item.amount, stats.remaining, reset, None if allowed else "rate limit")
+
+        return self._guarded(decide)
+
+    def take_quota(self, key_id: int, daily_quota: int, texts: int) -> Decision:
+        """Take ``texts`` from the key's quota for the current UTC day; nothing is taken when refused."""
+        now = datetime.now(UTC)
+        item = self._item(f"{daily_quota}/day")
+        identity = f"quota:{key_id}:{now.date().isoformat()}"
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        reset = math.ceil((midnight - now).total_seconds())
+
+        def decide(limiters: tuple[RateLimiter, RateLimiter]) -> Decision:
+            quota = limiters[1]
+            allowed = quota.hit(item, identity, cost=texts)
+            remaining = quota.get_window_stats(item, identity).remaining
+            return Decision(allowed, daily_quota, remaining, reset, None if allowed else "daily quota")
+
+        return self._guarded(decide)

@@ -1,0 +1,57 @@
+"""The FastAPI application: routes, error handling, request context, and the platform's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from opinara.api import problems
+from opinara.api.middleware import RequestContext
+from opinara.api.routes import analyze, health, jobs, products
+from opinara.config import Settings
+from opinara.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+    """The API over ``platform`` (built from ``settings`` at startup when not given).
+
+    Startup applies migrations, loads the default analyzer and starts ``embedded_workers`` job worker
+    threads; shutdown stops them and flushes usage counts."""
+    settings = settings or (platform.settings if platform else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = platform is None
+        current = platform or Platform(settings)
+        if owned:
+            current.start(workers=settings.embedded_workers)
+        app.state.platform = current
+        log.info(
+            "opinara API ready",
+            extra={"backend": settings.backend, "workers": settings.embedded_workers, "queue": current.queue.backend()},
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                current.stop()
+
+    app = FastAPI(
+        title="Opinara",
+        version=version("opinara"),
+        description="Sentiment, product aspects, language and PII for reviews and posts; insights over stored reviews.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (analyze, jobs, products, health):
+        app.include_router(module.router)
+    app.add_middleware(
+        RequestContext, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    return app

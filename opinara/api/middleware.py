@@ -1,0 +1,88 @@
+"""One ASGI middleware for what every request needs: an id, a body-size limit, metrics and a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from opinara.api.problems import Problem, problem_response
+from opinara.observability.logs import request_id
+from opinara.observability.metrics import REQUEST_LATENCY, REQUESTS
+
+log = logging.getLogger("opinara.api")
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+QUIET_PATHS = frozenset({"/health", "/metrics"})  # scraped often; counted in metrics, not logged
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_upload = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        is_upload = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.max_upload if is_upload else self.max_body
+        state: dict[str, Any] = scope.setdefault("state", {})
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [(b"x-request-id", rid.encode())]
+                extra += [(k.lower().encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise Problem(413, f"the request body exceeds the limit of {limit} bytes", limit="body size")
+            return message
+
+        try:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                response = problem_response(
+                    413,
+                    f"the request body ({length} bytes) exceeds the limit of {limit} bytes",
+                    scope["path"],
+                    limit="body size",
+                )
+                await response(scope, receive, send_with_context)
+            else:
+                await self.app(scope, limited_receive, send_with_context)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            seconds = time.perf_counter() - started
+            REQUESTS.labels(path, scope["method"], str(status)).inc()
+            REQUEST_LATENCY.labels(path, scope["method"]).observe(seconds)
+            if scope["path"] not in QUIET_PATHS:
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={"status": status, "route": path, "duration_ms": round(seconds * 1000, 2)},
+                )
+            request_id.reset(token)

@@ -1,0 +1,106 @@
+"""Stored reviews with their analysis and aspect mentions, filtered and paged by cursor (newest first)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from opinara.errors import InputError
+from opinara.insights.queries import find_product
+from opinara.store.models import Analysis, AspectMention, Product, Review
+
+LABELS = ("positive", "negative", "neutral", "mixed")
+
+
+def list_reviews(
+    session: Session,
+    product: str | None = None,
+    sentiment: str | None = None,
+    aspect: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """A page of reviews, newest id first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    if sentiment is not None and sentiment not in LABELS:
+        raise InputError(f"sentiment must be one of {', '.join(LABELS)}, not {sentiment!r}")
+    if since and until and since > until:
+        raise InputError(f"since ({since}) is after until ({until})")
+    query = (
+        select(Review, Analysis, Product.external_id)
+        .join(Product, Product.id == Review.product_id)
+        .outerjoin(Analysis, Analysis.review_id == Review.id)
+        .order_by(Review.id.desc())
+        .limit(limit + 1)
+    )
+    if product is not None:
+        query = query.where(Review.product_id == find_product(session, product).id)
+    if sentiment is not None:
+        query = query.where(Analysis.label == sentiment)
+    if aspect is not None:
+        query = query.where(
+            exists().where(AspectMention.review_id == Review.id, AspectMention.aspect_group == aspect.lower())
+        )
+    if since is not None:
+        query = query.where(Review.day >= since)
+    if until is not None:
+        query = query.where(Review.day <= until)
+    if search:
+        query = query.where(Review.text.icontains(search, autoescape=True))
+    if cursor is not None:
+        query = query.where(Review.id < cursor)
+    rows = session.execute(query).all()
+    page = rows[:limit]
+    mentions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if page:
+        for mention in session.scalars(
+            select(AspectMention)
+            .where(AspectMention.review_id.in_([row.Review.id for row in page]))
+            .order_by(AspectMention.review_id, AspectMention.start)
+        ):
+            mentions[mention.review_id].append(
+                {
+                    "term": mention.term,
+                    "group": mention.aspect_group,
+                    "start": mention.start,
+                    "end": mention.end,
+                    "polarity": mention.polarity,
+                    "opinions": mention.opinions,
+                }
+            )
+    return {
+        "reviews": [_review(row.Review, row.Analysis, row.external_id, mentions[row.Review.id]) for row in page],
+        "next_cursor": page[-1].Review.id if len(rows) > limit else None,
+    }
+
+
+def _review(
+    review: Review, analysis: Analysis | None, external_id: str, aspects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "product": {"id": review.product_id, "external_id": external_id},
+        "source": review.source,
+        "rating": review.rating,
+        "title": review.title,
+        "text": review.text,
+        "day": review.day.isoformat(),
+        "created_at": review.created_at.isoformat() if review.created_at else None,
+        "language": review.language,
+        "quality_score": review.quality_score,
+        "sentiment": {
+            "label": analysis.label,
+            "scores": {"positive": analysis.positive, "negative": analysis.negative, "neutral": analysis.neutral},
+            "confidence": analysis.confidence,
+            "model": analysis.model_version,
+        }
+        if analysis is not None
+        else None,
+        "aspects": aspects,
+    }

@@ -1,0 +1,60 @@
+"""The services one process runs with, built once from settings: store, analysis, queue, limits, usage.
+
+``opinara serve`` (the API) and ``opinara worker`` both build a :class:`Platform`; the API adds
+embedded job workers when ``embedded_workers`` > 0."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from opinara.access.limits import KeyLimiter
+from opinara.access.usage import UsageRecorder
+from opinara.config import Settings
+from opinara.jobs.queue import EmbeddedWorkers, JobQueue
+from opinara.jobs.runner import JobRunner
+from opinara.serving.service import AnalysisService
+from opinara.store.db import Store, open_store
+
+log = logging.getLogger(__name__)
+USAGE_FLUSH_SECONDS = 2.0
+
+
+class Platform:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings)
+        self.analysis = AnalysisService(settings)
+        self.runner = JobRunner(settings, self.store, self.analysis)
+        self.queue = JobQueue(settings, self._run_job)
+        self.limiter = KeyLimiter(settings.redis_url)
+        self.usage = UsageRecorder(self.store)
+        self.workers: EmbeddedWorkers | None = None
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_usage, name="usage-flush", daemon=True)
+
+    def _run_job(self, job_id: str) -> None:
+        self.runner.run(job_id, threading.current_thread().name)
+
+    def start(self, workers: int = 0, preload: bool = True) -> None:
+        """Load the default analyzer, start the usage flusher and ``workers`` job worker threads."""
+        if preload:
+            self.analysis.load()
+        self._flusher.start()
+        if workers > 0:
+            self.workers = EmbeddedWorkers(self.store, self.queue, workers, self.settings.job_lease_seconds)
+            self.workers.start()
+
+    def _flush_usage(self) -> None:
+        while not self._stop.wait(USAGE_FLUSH_SECONDS):
+            try:
+                self.usage.flush()
+            except Exception:  # the counts stay pending and the next flush retries them
+                log.exception("usage flush failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.workers is not None:
+            self.workers.stop()
+        self.usage.flush()
+        self.analysis.close()

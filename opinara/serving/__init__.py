@@ -1,0 +1,1 @@
+"""Serving analysis to many callers: analyzers per backend, dynamic batching and the result cache."""

@@ -1,0 +1,110 @@
+"""The result cache: serialized results keyed by a hash of the text, the model version and the options.
+
+Level one is an in-process LRU with a TTL (cachetools); level two, when Redis is configured, is shared
+by every server. A Redis outage costs only the shared level: lookups and stores go on in process, and
+Redis is tried again a few seconds later.
+
+The key hashes the exact text: results carry character offsets into it, so any normalization that
+changed a character would hand back offsets into a different string."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from cachetools import TTLCache
+
+from opinara.observability.metrics import CACHE_LOOKUPS
+
+log = logging.getLogger(__name__)
+RETRY_REDIS_AFTER = 5.0
+
+
+def cache_key(text: str, model_version: str, options: str) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    for part in (model_version, options, text):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return "opinara:result:" + digest.hexdigest()
+
+
+class ResultCache:
+    def __init__(self, size: int, ttl_seconds: int, redis_url: str | None = None) -> None:
+        self.ttl = ttl_seconds
+        self._memory: TTLCache[str, bytes] | None = TTLCache(size, ttl_seconds) if size > 0 else None
+        self._lock = threading.Lock()
+        self._redis = None
+        self._redis_down_since: float | None = None
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+
+    @property
+    def enabled(self) -> bool:
+        return self._memory is not None
+
+    def redis_status(self) -> str:
+        if self._redis is None:
+            return "not configured"
+        return "down" if self._redis_down_since is not None else "up"
+
+    def _shared(self):
+        if self._redis is None:
+            return None
+        if self._redis_down_since is not None and time.monotonic() - self._redis_down_since < RETRY_REDIS_AFTER:
+            return None
+        return self._redis
+
+    def _redis_failed(self, exc: Exception) -> None:
+        if self._redis_down_since is None:
+            log.warning("shared cache unavailable (%s); using the in-process cache alone", type(exc).__name__)
+        self._redis_down_since = time.monotonic()
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if self._memory is None:
+            return [None] * len(keys)
+        with self._lock:
+            found = [self._memory.get(key) for key in keys]
+        hits = sum(value is not None for value in found)
+        CACHE_LOOKUPS.labels("memory", "hit").inc(hits)
+        CACHE_LOOKUPS.labels("memory", "miss").inc(len(keys) - hits)
+        missing = [i for i, value in enumerate(found) if value is None]
+        shared = self._shared()
+        if missing and shared is not None:
+            try:
+                values = shared.mget([keys[i] for i in missing])
+            except Exception as exc:  # redis.RedisError and socket errors: degrade to level one
+                self._redis_failed(exc)
+                return found
+            self._redis_down_since = None
+            promoted = {}
+            for i, value in zip(missing, values, strict=True):
+                if value is not None:
+                    found[i] = promoted[keys[i]] = bytes(value)
+            CACHE_LOOKUPS.labels("redis", "hit").inc(len(promoted))
+            CACHE_LOOKUPS.labels("redis", "miss").inc(len(missing) - len(promoted))
+            if promoted:
+                with self._lock:
+                    self._memory.update(promoted)
+        return found
+
+    def set_many(self, items: dict[str, bytes]) -> None:
+        if self._memory is None or not items:
+            return
+        with self._lock:
+            self._memory.update(items)
+        shared = self._shared()
+        if shared is not None:
+            try:
+                with shared.pipeline(transaction=False) as pipe:
+                    for key, value in items.items():
+                        pipe.set(key, value, ex=self.ttl)
+                    pipe.execute()
+            except Exception as exc:
+                self._redis_failed(exc)
+            else:
+                self._redis_down_since = None
