@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     redis_url: str | None = None  # shared cache, rate limits and the job queue (RedisHuey) when set
+    redis_prefix: str = Field(default="opinara", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")  # namespaces Redis keys
     allowed_models: list[str] = []  # model ids or paths a request may name besides the defaults
     max_batch_texts: int = Field(default=100, ge=1, le=10_000)  # POST /v1/analyze/batch
     max_job_texts: int = Field(default=1_000_000, ge=1)

@@ -27,7 +27,7 @@ class Platform:
         self.analysis = AnalysisService(settings)
         self.runner = JobRunner(settings, self.store, self.analysis)
         self.queue = JobQueue(settings, self._run_job)
-        self.limiter = KeyLimiter(settings.redis_url)
+        self.limiter = KeyLimiter(settings.redis_url, settings.redis_prefix)
         self.usage = UsageRecorder(self.store)
         self.workers: EmbeddedWorkers | None = None
         self._stop = threading.Event()

@@ -24,6 +24,23 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+REDIS_URL = os.environ.get("OPINARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    """The test Redis URL; skip when Redis is unreachable, fail under CI=true."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = f"Redis not reachable at {REDIS_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: Redis must be available)")
+        pytest.skip(message)
+    return REDIS_URL
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data directory for the session, so the ONNX export happens once."""

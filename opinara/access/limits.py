@@ -41,11 +41,13 @@ class Decision:
 class KeyLimiter:
     """Checks a key's request rate and its daily quota of texts."""
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, prefix: str = "opinara") -> None:
         self._memory = (SlidingWindowCounterRateLimiter(MemoryStorage()), FixedWindowRateLimiter(MemoryStorage()))
         self._shared: tuple[RateLimiter, RateLimiter] | None = None
         if redis_url:
-            storage = storage_from_string(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+            storage = storage_from_string(
+                redis_url, key_prefix=f"{prefix}:limits", socket_timeout=0.25, socket_connect_timeout=0.25
+            )
             self._shared = (SlidingWindowCounterRateLimiter(storage), FixedWindowRateLimiter(storage))
         self._degraded_since: float | None = None
         self._items: dict[str, RateLimitItem] = {}

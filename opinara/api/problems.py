@@ -61,7 +61,9 @@ def _validation_detail(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str
         if error.get("type") == "json_invalid":
             position = error.get("loc", ("body", "?"))[-1]
             reason = (error.get("ctx") or {}).get("error", "invalid JSON")
-            cleaned.append({"field": "body", "message": f"{reason} at character {position}", "type": "json_invalid"})
+            cleaned.append(
+                {"field": "body", "message": f"invalid JSON: {reason} at character {position}", "type": "json_invalid"}
+            )
             continue
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         cleaned.append({"field": location or "body", "message": error.get("msg", "invalid"), "type": error.get("type")})

@@ -23,7 +23,7 @@ TASK_NAME = "opinara.run_job"
 
 def make_huey(settings: Settings) -> Huey:
     if settings.redis_url:
-        return RedisHuey("opinara", url=settings.redis_url, results=False)
+        return RedisHuey(settings.redis_prefix, url=settings.redis_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("opinara", filename=str(settings.data_dir / "queue.db"), results=False)
 

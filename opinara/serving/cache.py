@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 RETRY_REDIS_AFTER = 5.0
 
 
-def cache_key(text: str, model_version: str, options: str) -> str:
+def cache_key(text: str, model_version: str, options: str, prefix: str = "opinara") -> str:
     digest = hashlib.blake2b(digest_size=20)
     for part in (model_version, options, text):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
-    return "opinara:result:" + digest.hexdigest()
+    return f"{prefix}:result:{digest.hexdigest()}"
 
 
 class ResultCache:

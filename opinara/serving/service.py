@@ -90,7 +90,7 @@ class AnalysisService:
         """Serialized results in input order, and how many came from the cache."""
         loaded = self._loaded.get(self._key(backend, model)) or await asyncio.to_thread(self.load, backend, model)
         opts = options_key(options, loaded.analyzer.settings)
-        keys = [cache_key(text, loaded.version, opts) for text in texts]
+        keys = [cache_key(text, loaded.version, opts, self.settings.redis_prefix) for text in texts]
         results = self.cache.get_many(keys) if self.cache.enabled else [None] * len(texts)
         missing = [i for i, value in enumerate(results) if value is None]
         if missing:
