@@ -107,7 +107,8 @@ class KeyLimiter:
 
         def decide(limiters: tuple[RateLimiter, RateLimiter]) -> Decision:
             quota = limiters[1]
-            allowed = quota.hit(item, identity, cost=texts)
+            # test first: a refused hit would still count the texts in a fixed window
+            allowed = quota.test(item, identity, cost=texts) and quota.hit(item, identity, cost=texts)
             remaining = quota.get_window_stats(item, identity).remaining
             return Decision(allowed, daily_quota, remaining, reset, None if allowed else "daily quota")
 

@@ -43,9 +43,11 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", rid.encode())]
-                extra += [(k.lower().encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()]
-                message["headers"] = list(message.get("headers", [])) + extra
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = {"x-request-id": rid, **{k.lower(): v for k, v in state.get("rate_headers", {}).items()}}
+                headers += [(k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present]
+                message["headers"] = headers
             await send(message)
 
         received = 0
