@@ -59,7 +59,8 @@ def _validation_detail(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str
     cleaned = []
     for error in errors:
         if error.get("type") == "json_invalid":
-            position = error.get("loc", ("body", "?"))[-1]
+            location = tuple(error.get("loc") or ())
+            position = location[-1] if location and location != ("body",) else "?"
             reason = (error.get("ctx") or {}).get("error", "invalid JSON")
             cleaned.append(
                 {"field": "body", "message": f"invalid JSON: {reason} at character {position}", "type": "json_invalid"}

@@ -1,0 +1,125 @@
+"""Jobs survive a server restart and a worker killed mid-job: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from opinara.access.keys import create_key
+from opinara.config import Settings
+from opinara.store.db import open_store
+from tests.jobs.conftest import all_results, wait_for_job
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OPINARA_DATA_DIR": str(data_dir),
+        "OPINARA_BACKEND": "lexicon",
+        "OPINARA_ASPECT_EXTRACTOR": "rules",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "opinara", *args], env=env, stdout=out, stderr=out)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server not ready:\n{log.read_text()[-3000:]}")
+
+
+def _key(data_dir: Path) -> str:
+    store = open_store(Settings(data_dir=data_dir))
+    key, _ = create_key(store, f"k{time.monotonic_ns()}", "analyze,read", "100000/minute")
+    store.engine.dispose()
+    return key
+
+
+def test_a_queued_job_survives_a_server_restart(tmp_path):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    key = _key(tmp_path)
+    headers = {"X-API-Key": key}
+    texts = [f"restart test {i}: solid build, fair price" for i in range(30)]
+    with process(["serve", "--port", str(port), "--job-workers", "0"], _env(tmp_path), log) as first:
+        _wait_ready(url, first, log)
+        job = httpx.post(f"{url}/v1/jobs", json={"texts": texts}, headers=headers).json()
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    with process(["serve", "--port", str(port), "--job-workers", "1"], _env(tmp_path), log) as second:
+        _wait_ready(url, second, log)
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            done = wait_for_job(client, job["id"])
+            items = all_results(client, job["id"], limit=100)
+    assert done["status"] == "succeeded" and done["attempts"] == 1
+    assert [i["result"]["text_length"] for i in items] == [len(t) for t in texts]
+
+
+def test_a_worker_killed_mid_job_leaves_the_job_retried_and_complete(tmp_path):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    key = _key(tmp_path)
+    headers = {"X-API-Key": key}
+    texts = [f"Review {i}: the strap is sturdy but the buckle feels cheap and the color faded." for i in range(1500)]
+    env = _env(tmp_path, OPINARA_JOB_CHUNK_SIZE="25", OPINARA_JOB_LEASE_SECONDS="2")
+    with (
+        process(["serve", "--port", str(port), "--job-workers", "0"], env, log) as server,
+        httpx.Client(base_url=url, headers=headers, timeout=30) as client,
+    ):
+        _wait_ready(url, server, log)
+        job = client.post("/v1/jobs", json={"texts": texts}).json()
+        with process(["worker"], env, tmp_path / "worker1.log") as doomed:
+            running = wait_for_job(client, job["id"], timeout=120, statuses=("running",))
+            deadline = time.monotonic() + 120
+            while client.get(f"/v1/jobs/{job['id']}").json()["processed"] < 50:
+                assert time.monotonic() < deadline, "the worker made no progress"
+                time.sleep(0.05)
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=30)
+        stuck = client.get(f"/v1/jobs/{job['id']}").json()
+        assert stuck["status"] == "running" and 0 < stuck["processed"] < len(texts)
+        with process(["worker"], env, tmp_path / "worker2.log"):
+            done = wait_for_job(client, job["id"], timeout=240)
+        items = all_results(client, job["id"], limit=1000)
+    assert running["attempts"] == 1
+    assert done["status"] == "succeeded" and done["attempts"] == 2, (tmp_path / "worker2.log").read_text()[-2000:]
+    assert done["succeeded"] == len(texts) == len(items)
+    assert [i["index"] for i in items] == list(range(len(texts)))
+    assert all(i["result"]["text_length"] == len(texts[i["index"]]) for i in items)
