@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     cache_size: int = Field(default=10_000, ge=0)  # results kept in process; 0 turns the cache off
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     default_rate_limit: str = "600/minute"  # for keys created without --rate-limit
+    key_revocation_poll_seconds: float = Field(default=0.25, gt=0, le=60)  # a revoked key stops within this
     embedded_workers: int = Field(default=1, ge=0, le=64)  # job worker threads inside `opinara serve`
     job_chunk_size: int = Field(default=256, ge=1, le=10_000)  # texts per committed step of a job
     job_lease_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long is retried

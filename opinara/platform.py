@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+from opinara.access.keys import KeyVerifier
 from opinara.access.limits import KeyLimiter
 from opinara.access.usage import UsageRecorder
 from opinara.config import Settings
@@ -29,6 +31,9 @@ class Platform:
         self.queue = JobQueue(settings, self._run_job)
         self.limiter = KeyLimiter(settings.redis_url, settings.redis_prefix)
         self.usage = UsageRecorder(self.store)
+        # Key lookups (and Redis rate limits) run on one thread of their own: one connection, no pool churn.
+        self.keys = KeyVerifier(self.store, settings.key_revocation_poll_seconds)
+        self.auth_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auth")
         self.workers: EmbeddedWorkers | None = None
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_usage, name="usage-flush", daemon=True)
@@ -41,6 +46,7 @@ class Platform:
         if preload:
             self.analysis.load()
         self._flusher.start()
+        self.keys.start()
         if workers > 0:
             self.workers = EmbeddedWorkers(self.store, self.queue, workers, self.settings.job_lease_seconds)
             self.workers.start()
@@ -58,3 +64,5 @@ class Platform:
             self.workers.stop()
         self.usage.flush()
         self.analysis.close()
+        self.auth_thread.submit(self.keys.close).result(timeout=10)
+        self.auth_thread.shutdown(wait=False)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from limits import parse
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from opinara.errors import InputError
 from opinara.store.db import Store
 from opinara.store.models import ApiKey
 
+log = logging.getLogger(__name__)
 SCOPES = ("analyze", "read", "admin")
 KEY_PREFIX = "opn_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -120,19 +123,83 @@ def revoke_key(store: Store, name_or_id: str) -> dict[str, Any]:
         return describe(row)
 
 
-def verify_key(store: Store, key: str) -> Caller | None:
-    """The caller behind a presented key, or None when it is unknown or revoked.
+def _caller(row: Any) -> Caller:
+    return Caller(row.id, row.name, frozenset(row.scopes), row.rate_limit, row.daily_quota)
 
-    One indexed lookup per request, so a revocation takes effect on the next request in every process."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 128:
-        return None
-    with store.session() as session:
-        row = session.scalars(
-            select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-        ).first()
+
+_ACTIVE_KEY = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.rate_limit, ApiKey.daily_quota).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+
+
+def _presentable(key: str) -> bool:
+    return key.startswith(KEY_PREFIX) and len(key) <= 128
+
+
+class KeyVerifier:
+    """Verified keys are kept in process; a key seen for the first time costs one indexed query.
+
+    A poller re-reads the revoked keys every ``poll_seconds`` and drops them, so a key revoked from any
+    process (the CLI, another server) stops working on every server within that interval, while a
+    busy server does not query the database on every request. Lookups run on one thread of the API's
+    own, on one connection kept open."""
+
+    def __init__(self, store: Store, poll_seconds: float = 0.25, max_cached: int = 10_000) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.max_cached = max_cached
+        self._cached: dict[str, Caller] = {}
+        self._connection: Connection | None = None
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="key-revocations", daemon=True)
+
+    def start(self) -> None:
+        self._poller.start()
+
+    def cached(self, key: str) -> Caller | None:
+        return self._cached.get(hash_key(key)) if _presentable(key) else None
+
+    def lookup(self, key: str) -> Caller | None:
+        """The database's answer (not thread-safe: call it from one thread)."""
+        if not _presentable(key):
+            return None
+        digest = hash_key(key)
+        if self._connection is None:
+            self._connection = self.store.engine.connect()
+        try:
+            row = self._connection.execute(_ACTIVE_KEY, {"key_hash": digest}).first()
+            self._connection.rollback()  # end the read transaction so the next lookup sees new keys
+        except Exception:
+            self.close()  # a broken connection is replaced on the next call
+            raise
         if row is None:
             return None
-        return Caller(row.id, row.name, frozenset(row.scopes), row.rate_limit, row.daily_quota)
+        caller = _caller(row)
+        if len(self._cached) >= self.max_cached:
+            self._cached.clear()
+        self._cached[digest] = caller
+        return caller
+
+    def drop_revoked(self) -> int:
+        with self.store.engine.connect() as connection:
+            revoked = set(connection.scalars(select(ApiKey.id).where(ApiKey.revoked_at.is_not(None))))
+        stale = [digest for digest, caller in list(self._cached.items()) if caller.key_id in revoked]
+        for digest in stale:
+            self._cached.pop(digest, None)
+        return len(stale)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.drop_revoked()
+            except Exception:  # the database may be briefly unreachable; keep polling
+                log.exception("revoked-key poll failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
 
 
 def touch_keys(store: Store, key_ids: set[int], when: datetime) -> None:

@@ -53,6 +53,10 @@ class KeyLimiter:
         self._items: dict[str, RateLimitItem] = {}
 
     @property
+    def shared(self) -> bool:
+        return self._shared is not None
+
+    @property
     def backend(self) -> str:
         return "redis" if self._shared and self._degraded_since is None else "memory"
 

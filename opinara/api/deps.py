@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from opinara.access.keys import Caller, verify_key
+from opinara.access.keys import Caller
 from opinara.api.problems import Problem
 from opinara.observability.metrics import RATE_LIMITED
 from opinara.platform import Platform
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:  # async: no thread-pool hop per request
     return request.app.state.platform
 
 
@@ -27,7 +29,7 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def _authorize(request: Request, platform: Platform, scope: str) -> Caller:
+async def _authorize(request: Request, platform: Platform, scope: str) -> Caller:
     key = _presented_key(request)
     if key is None:
         raise Problem(
@@ -35,12 +37,18 @@ def _authorize(request: Request, platform: Platform, scope: str) -> Caller:
             "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             {"WWW-Authenticate": "Bearer"},
         )
-    caller = verify_key(platform.store, key)
+    loop = asyncio.get_running_loop()
+    caller = platform.keys.cached(key) or await loop.run_in_executor(platform.auth_thread, platform.keys.lookup, key)
     if caller is None:
         raise Problem(401, "the API key is not valid or has been revoked", {"WWW-Authenticate": "Bearer"})
     if not caller.allows(scope):
         raise Problem(403, f"the key {caller.name!r} lacks the {scope!r} scope", scopes=sorted(caller.scopes))
-    decision = platform.limiter.check_rate(caller.key_id, caller.rate_limit)
+    if platform.limiter.shared:  # Redis: a network round trip, kept off the event loop
+        decision = await loop.run_in_executor(
+            platform.auth_thread, platform.limiter.check_rate, caller.key_id, caller.rate_limit
+        )
+    else:
+        decision = platform.limiter.check_rate(caller.key_id, caller.rate_limit)
     request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
     if not decision.allowed:
         RATE_LIMITED.labels("rate limit").inc()
@@ -54,10 +62,14 @@ def _authorize(request: Request, platform: Platform, scope: str) -> Caller:
     return caller
 
 
-def take_texts(platform: Platform, caller: Caller, texts: int, characters: int) -> None:
+async def take_texts(platform: Platform, caller: Caller, texts: int, characters: int) -> None:
     """Charge ``texts`` to the key's daily quota (429 when exhausted) and record the usage."""
     if caller.daily_quota is not None and texts > 0:
-        decision = platform.limiter.take_quota(caller.key_id, caller.daily_quota, texts)
+        take = functools.partial(platform.limiter.take_quota, caller.key_id, caller.daily_quota, texts)
+        if platform.limiter.shared:
+            decision = await asyncio.get_running_loop().run_in_executor(platform.auth_thread, take)
+        else:
+            decision = take()
         if not decision.allowed:
             RATE_LIMITED.labels("daily quota").inc()
             raise Problem(
@@ -71,8 +83,10 @@ def take_texts(platform: Platform, caller: Caller, texts: int, characters: int) 
 
 
 def require(scope: str):
-    def dependency(request: Request, platform: PlatformDep) -> Caller:
-        return _authorize(request, platform, scope)
+    """A dependency that admits keys with ``scope`` (or admin) within their rate limit."""
+
+    async def dependency(request: Request, platform: PlatformDep) -> Caller:
+        return await _authorize(request, platform, scope)
 
     return Depends(dependency)
 

@@ -22,7 +22,9 @@ class RunningApi:
     url: str
     platform: Platform
 
-    def key(self, name: str, scopes: str = "analyze,read", rate_limit: str = "100000/minute", daily_quota: int | None = None) -> str:
+    def key(
+        self, name: str, scopes: str = "analyze,read", rate_limit: str = "100000/minute", daily_quota: int | None = None
+    ) -> str:
         key, _ = create_key(self.platform.store, name, scopes, rate_limit, daily_quota)
         return key
 

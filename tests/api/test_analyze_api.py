@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 
 import pytest
 
@@ -130,7 +131,13 @@ def test_keys_are_required_checked_scoped_and_revocable(api):
         wrong_scope = client.post("/v1/analyze", json=body, headers={"X-API-Key": reader})
         assert wrong_scope.status_code == 403 and "analyze" in wrong_scope.json()["detail"]
         assert client.post("/v1/analyze", json=body, headers={"X-API-Key": doomed}).status_code == 200
-        revoke_key(api.platform.store, "doomed")
+        revoke_key(api.platform.store, "doomed")  # as `opinara keys revoke` does, from outside the server
+        statuses = []
+        deadline = time.monotonic() + 10 * api.platform.settings.key_revocation_poll_seconds
+        while time.monotonic() < deadline and 401 not in statuses:
+            statuses.append(client.post("/v1/analyze", json=body, headers={"X-API-Key": doomed}).status_code)
+            time.sleep(0.02)
+        assert statuses[-1] == 401, "the revoked key still works after ten revocation polls"
         assert client.post("/v1/analyze", json=body, headers={"X-API-Key": doomed}).status_code == 401
 
 

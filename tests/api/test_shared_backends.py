@@ -30,7 +30,9 @@ def test_keys_analysis_jobs_and_usage_on_postgresql(tmp_path):
             [after] = usage(api.platform.store)
         assert analyzed.status_code == 200 and analyzed.json()["sentiment"]["label"] == "positive"
         assert done["status"] == "succeeded" and [i["index"] for i in items] == [0, 1]
-        assert before["texts"] == 3 and before["characters"] == len("Works great on Postgres" "one fine text" "another awful one")
+        assert before["texts"] == 3 and before["characters"] == len(
+            "Works great on Postgresone fine textanother awful one"
+        )
         assert (after["requests"], after["texts"]) == (before["requests"] + 1, 4)
         assert after["characters"] == before["characters"] + len("again")
 
@@ -39,8 +41,13 @@ def test_two_servers_share_the_redis_queue_cache_and_limits(tmp_path):
     redis_url = require_redis()
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     database = f"sqlite:///{tmp_path}/shared.db"
-    common = {"database_url": database, "redis_url": redis_url, "redis_prefix": prefix, "backend": "lexicon",
-              "aspect_extractor": "rules"}
+    common = {
+        "database_url": database,
+        "redis_url": redis_url,
+        "redis_prefix": prefix,
+        "backend": "lexicon",
+        "aspect_extractor": "rules",
+    }
     producer = Settings(data_dir=tmp_path / "a", embedded_workers=0, **common)
     consumer = Settings(data_dir=tmp_path / "b", embedded_workers=1, **common)
     with running_api(producer) as a, running_api(consumer) as b:

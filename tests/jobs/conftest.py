@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 
 
-def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 120, statuses=("succeeded", "failed", "cancelled")) -> dict[str, Any]:
+def wait_for_job(
+    client: httpx.Client, job_id: str, timeout: float = 120, statuses=("succeeded", "failed", "cancelled")
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/v1/jobs/{job_id}").json()
@@ -40,7 +42,14 @@ def write_amazon_reviews(path: Path, product: str, count: int) -> Path:
                 if good
                 else f"The zipper broke after a week and the straps dig in, day {i}."
             )
-            row = {"parent_asin": product, "asin": product, "user_id": f"u{i}", "rating": 5 if good else 1,
-                   "timestamp": 1767225600000 + i * 86_400_000, "text": text, "title": "Backpack"}
+            row = {
+                "parent_asin": product,
+                "asin": product,
+                "user_id": f"u{i}",
+                "rating": 5 if good else 1,
+                "timestamp": 1767225600000 + i * 86_400_000,
+                "text": text,
+                "title": "Backpack",
+            }
             handle.write(json.dumps(row) + "\n")
     return path

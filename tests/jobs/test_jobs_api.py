@@ -12,8 +12,11 @@ from tests.jobs.conftest import all_results, wait_for_job, write_amazon_reviews
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> RunningApi:
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("jobs-api"), backend="lexicon", aspect_extractor="rules",
-        embedded_workers=1, job_chunk_size=4,
+        data_dir=tmp_path_factory.mktemp("jobs-api"),
+        backend="lexicon",
+        aspect_extractor="rules",
+        embedded_workers=1,
+        job_chunk_size=4,
     )
     with running_api(settings) as running:
         yield running
@@ -46,7 +49,9 @@ def test_an_uploaded_jsonl_file_keeps_bad_lines_as_failed_items(api, key, tmp_pa
     upload = tmp_path / "texts.jsonl"
     upload.write_text('{"id": "a", "text": "Lovely screen"}\nnot json\n{"id": "c", "text": "Awful hinge"}\n')
     with api.client(key) as client:
-        created = client.post("/v1/jobs", files={"file": ("texts.jsonl", upload.read_bytes())}, data={"aspects": "false"})
+        created = client.post(
+            "/v1/jobs", files={"file": ("texts.jsonl", upload.read_bytes())}, data={"aspects": "false"}
+        )
         assert created.status_code == 202, created.text
         done = wait_for_job(client, created.json()["id"])
         items = all_results(client, done["id"])
@@ -58,12 +63,16 @@ def test_an_uploaded_jsonl_file_keeps_bad_lines_as_failed_items(api, key, tmp_pa
 def test_a_review_file_job_ingests_once_and_a_second_upload_adds_nothing(api, key, tmp_path):
     path = write_amazon_reviews(tmp_path / "backpack.jsonl.gz", "BACKPACK-1", 12)
     with api.client(key) as client:
-        first = client.post("/v1/jobs", files={"file": (path.name, path.read_bytes())}, data={"kind": "ingest", "source": "shop"})
+        first = client.post(
+            "/v1/jobs", files={"file": (path.name, path.read_bytes())}, data={"kind": "ingest", "source": "shop"}
+        )
         assert first.status_code == 202, first.text
         done = wait_for_job(client, first.json()["id"])
         again = wait_for_job(
             client,
-            client.post("/v1/jobs", files={"file": (path.name, path.read_bytes())}, data={"kind": "ingest", "source": "shop"}).json()["id"],
+            client.post(
+                "/v1/jobs", files={"file": (path.name, path.read_bytes())}, data={"kind": "ingest", "source": "shop"}
+            ).json()["id"],
         )
         product = client.get("/v1/products/BACKPACK-1").json()
     assert done["status"] == "succeeded" and done["counts"]["stored"] == 12 and done["progress"] == 1.0

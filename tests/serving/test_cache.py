@@ -11,9 +11,17 @@ from tests.conftest import require_redis
 def test_the_key_depends_on_text_model_and_options():
     base = cache_key("Great screen", "encoder:v1", "aspects=True")
     assert base == cache_key("Great screen", "encoder:v1", "aspects=True")
-    assert len({base, cache_key("Great screen ", "encoder:v1", "aspects=True"),
+    assert (
+        len(
+            {
+                base,
+                cache_key("Great screen ", "encoder:v1", "aspects=True"),
                 cache_key("Great screen", "encoder:v2", "aspects=True"),
-                cache_key("Great screen", "encoder:v1", "aspects=False")}) == 4
+                cache_key("Great screen", "encoder:v1", "aspects=False"),
+            }
+        )
+        == 4
+    )
 
 
 def test_the_memory_level_returns_what_was_stored_and_misses_the_rest():

@@ -33,7 +33,7 @@ async def _analyze(platform: Platform, texts: list[str], params: AnalyzeParams) 
 @router.post("/analyze", responses={200: {"model": AnalysisResult}}, summary="Analyze one text")
 async def analyze(body: AnalyzeRequest, caller: AnalyzeCaller, platform: PlatformDep) -> Response:
     characters = check_texts(platform, [body.text])
-    take_texts(platform, caller, 1, characters)
+    await take_texts(platform, caller, 1, characters)
     results, cached = await _analyze(platform, [body.text], body)
     return Response(results[0], media_type="application/json", headers={"X-Cache": "hit" if cached else "miss"})
 
@@ -44,7 +44,7 @@ async def analyze_batch(body: BatchRequest, caller: AnalyzeCaller, platform: Pla
     if len(body.texts) > limit:
         raise Problem(413, f"the batch has {len(body.texts)} texts; the limit is {limit}", limit="batch size")
     characters = check_texts(platform, body.texts)
-    take_texts(platform, caller, len(body.texts), characters)
+    await take_texts(platform, caller, len(body.texts), characters)
     results, cached = await _analyze(platform, body.texts, body)
     payload = b'{"results":[' + b",".join(results) + b'],"cached":' + str(cached).encode() + b"}"
     return Response(payload, media_type="application/json")

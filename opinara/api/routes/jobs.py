@@ -132,7 +132,7 @@ async def _from_upload(request: Request, caller: Caller, platform: Platform) -> 
         )
     finally:
         path.unlink(missing_ok=True)  # the texts now live in the job's rows
-    take_texts(platform, caller, job["total"] - job["failed"], 0)
+    await take_texts(platform, caller, job["total"] - job["failed"], 0)
     return job
 
 
@@ -154,7 +154,7 @@ async def create_job(request: Request, caller: AnalyzeCaller, platform: Platform
         if body.ids is not None and len(body.ids) != len(body.texts):
             raise Problem(422, f"ids has {len(body.ids)} entries for {len(body.texts)} texts")
         characters = check_texts(platform, body.texts)
-        take_texts(platform, caller, len(body.texts), characters)
+        await take_texts(platform, caller, len(body.texts), characters)
         ids = body.ids or [None] * len(body.texts)
         items = (
             (record_id, text, None if text.strip() else "empty text")
