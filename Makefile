@@ -1,4 +1,4 @@
-# Opinara: `make run` starts the demo, `make test` runs the whole suite. Both set up .venv first.
+# Opinara: `make run` starts the API on the embedded default with demo data, `make test` runs the whole suite. Both set up .venv first.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/opinara demo
+	$(BIN)/opinara serve --demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

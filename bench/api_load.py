@@ -95,6 +95,12 @@ def job_time(url: str, key: str, texts: list[str]) -> float:
     return elapsed
 
 
+def in_process_rate(settings: Settings, texts: list[str], aspects: bool) -> float:
+    analyzer = Analyzer(settings)
+    options = AnalyzeOptions(aspects=aspects)
+    return rate(lambda batch: list(analyzer.analyze_stream(batch, options)), texts)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,11 +139,8 @@ def main() -> None:
 
     vader = SentimentIntensityAnalyzer()
     vader_rate = rate(lambda batch: [vader.polarity_scores(t) for t in batch], texts[:5000])
-    analyzer = Analyzer(settings)
     sample = texts[:2000] if args.backend == "lexicon" else texts[:400]
-    options = AnalyzeOptions(aspects=aspects)
-    batch_rate = rate(lambda batch: list(analyzer.analyze_stream(batch, options)), sample)
-    del analyzer
+    batch_rate = in_process_rate(settings, sample, aspects)
     print(f"peer: vaderSentiment in process           {vader_rate:9.1f} texts/s")
     print(f"peer: {args.backend} analyzer in process, batched  {batch_rate:9.1f} texts/s")
 
