@@ -36,7 +36,22 @@ log = logging.getLogger(__name__)
 
 SHIPPED_MODEL_DIR = Path(__file__).parent / "models" / "opinion-minilm-v1"
 TAG_O, TAG_B, TAG_I = 0, 1, 2
-MICRO_BATCH = 32  # encoder rows per call; sorted by length so each is padded little
+MICRO_BATCH = 32  # encoder rows per call at most
+PAD_SLACK = 1.25  # a micro-batch's longest row is at most this times its shortest (plus a few tokens)
+
+
+def micro_batches(lengths: list[int], max_rows: int = MICRO_BATCH, slack: float = PAD_SLACK) -> list[list[int]]:
+    """Row indices grouped for the encoder: sorted by length, cut where padding would waste much.
+
+    Large batches then run as few full micro-batches; small mixed batches (an API's dynamic batch)
+    run as a few tight ones instead of one padded to its longest text."""
+    chunks: list[list[int]] = []
+    for row in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if chunks and len(chunks[-1]) < max_rows and lengths[row] <= lengths[chunks[-1][0]] * slack + 8:
+            chunks[-1].append(row)
+        else:
+            chunks.append([row])
+    return chunks
 
 
 class ModelSpec(BaseModel):
@@ -146,10 +161,8 @@ class OpinionModel:
         )
         ids = enc["input_ids"]
         states: list[np.ndarray] = [np.zeros(0)] * len(ids)
-        order = sorted(range(len(ids)), key=lambda row: len(ids[row]))
         pad = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), MICRO_BATCH):
-            chunk = order[start : start + MICRO_BATCH]
+        for chunk in micro_batches([len(row) for row in ids]):
             width = len(ids[chunk[-1]])
             batch_ids = np.full((len(chunk), width), pad, dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=np.int64)

@@ -129,3 +129,16 @@ def test_explicit_model_that_fails_is_an_error_not_a_fallback(settings: Settings
 
     with pytest.raises(ModelLoadError):
         Analyzer(settings.model_copy(update={"model": str(tmp_path)}))
+
+
+def test_micro_batches_keep_every_row_once_and_bound_padding():
+    from opinara.analysis.opinion_model import micro_batches
+
+    lengths = [5, 200, 7, 6, 190, 60, 58, 8, 205, 61]
+    chunks = micro_batches(lengths, max_rows=3)
+    assert sorted(row for chunk in chunks for row in chunk) == list(range(len(lengths)))
+    assert all(len(chunk) <= 3 for chunk in chunks)
+    for chunk in chunks:
+        widths = [lengths[row] for row in chunk]
+        assert max(widths) <= min(widths) * 1.25 + 8
+    assert [lengths[row] for row in chunks[0]] == [5, 6, 7]
