@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from opinara.errors import InputError, NotFoundError
 from opinara.store.db import Store
@@ -44,24 +45,9 @@ def create_analyze_job(
     """A queued job over ``(record_id, text, error)`` items, written in one transaction (all or nothing).
 
     Items with an error (an unreadable line of an upload) are kept with it and count as failed."""
-    job_id = uuid.uuid4().hex
     with store.session() as session:
-        job = Job(
-            id=job_id,
-            kind="analyze",
-            status="queued",
-            options=options,
-            total=0,
-            processed=0,
-            succeeded=0,
-            failed=0,
-            counts={},
-            attempts=0,
-            key_id=key_id,
-            created_at=now(),
-        )
-        session.add(job)
-        session.flush()
+        job = _new_job(session, "analyze", options, key_id)
+        job_id = job.id
         total, failed, chunk = 0, 0, []
         for record_id, text, error in items:
             chunk.append({"job_id": job_id, "position": total, "record_id": record_id, "text": text, "error": error})
@@ -84,24 +70,22 @@ def create_ingest_job(
     store: Store, path: str, size: int, options: dict[str, Any], key_id: int | None = None
 ) -> dict[str, Any]:
     with store.session() as session:
-        job = Job(
-            id=uuid.uuid4().hex,
-            kind="ingest",
-            status="queued",
-            options=options,
-            input_path=path,
-            total=size,
-            processed=0,
-            succeeded=0,
-            failed=0,
-            counts={},
-            attempts=0,
-            key_id=key_id,
-            created_at=now(),
-        )
-        session.add(job)
-        session.flush()
-        return describe(job)
+        return describe(_new_job(session, "ingest", options, key_id, input_path=path, total=size))
+
+
+def _new_job(session: Session, kind: str, options: dict[str, Any], key_id: int | None, **values: Any) -> Job:
+    job = Job(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        status="queued",
+        options=options,
+        key_id=key_id,
+        created_at=now(),
+        **{"total": 0, "processed": 0, "succeeded": 0, "failed": 0, "counts": {}, "attempts": 0, **values},
+    )
+    session.add(job)
+    session.flush()
+    return job
 
 
 def describe(job: Job) -> dict[str, Any]:

@@ -100,12 +100,13 @@ class JobRunner:
             results = loaded.analyzer.analyze([row.text for row in pending], analyze_options)
             TEXTS_ANALYZED.labels(loaded.analyzer.backend.info.backend, "job").inc(len(results))
             with self.store.session() as session:
-                for row, result in zip(pending, results, strict=True):
-                    session.execute(
-                        update(JobItem)
-                        .where(JobItem.job_id == job_id, JobItem.position == row.position)
-                        .values(result=result.model_dump(mode="json"))
-                    )
+                session.execute(  # one executemany: an ORM bulk update by primary key
+                    update(JobItem),
+                    [
+                        {"job_id": job_id, "position": row.position, "result": result.model_dump(mode="json")}
+                        for row, result in zip(pending, results, strict=True)
+                    ],
+                )
                 owned = session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.worker == worker, Job.status == "running")

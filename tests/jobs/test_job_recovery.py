@@ -63,19 +63,17 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise AssertionError(f"server not ready:\n{log.read_text()[-3000:]}")
 
 
-def _key(data_dir: Path) -> str:
+def _setup(data_dir: Path) -> tuple[int, str, Path, dict[str, str]]:
+    """A free port, its URL, the server log and the headers of a new key in ``data_dir``'s store."""
     store = open_store(Settings(data_dir=data_dir))
     key, _ = create_key(store, f"k{time.monotonic_ns()}", "analyze,read", "100000/minute")
     store.engine.dispose()
-    return key
+    port = _free_port()
+    return port, f"http://127.0.0.1:{port}", data_dir / "server.log", {"X-API-Key": key}
 
 
 def test_a_queued_job_survives_a_server_restart(tmp_path):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    key = _key(tmp_path)
-    headers = {"X-API-Key": key}
+    port, url, log, headers = _setup(tmp_path)
     texts = [f"restart test {i}: solid build, fair price" for i in range(30)]
     with process(["serve", "--port", str(port), "--job-workers", "0"], _env(tmp_path), log) as first:
         _wait_ready(url, first, log)
@@ -92,11 +90,7 @@ def test_a_queued_job_survives_a_server_restart(tmp_path):
 
 
 def test_a_worker_killed_mid_job_leaves_the_job_retried_and_complete(tmp_path):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    key = _key(tmp_path)
-    headers = {"X-API-Key": key}
+    port, url, log, headers = _setup(tmp_path)
     texts = [f"Review {i}: the strap is sturdy but the buckle feels cheap and the color faded." for i in range(1500)]
     env = _env(tmp_path, OPINARA_JOB_CHUNK_SIZE="25", OPINARA_JOB_LEASE_SECONDS="2")
     with (
