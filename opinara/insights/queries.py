@@ -258,3 +258,90 @@ def drivers(
         "low_rated_reviews": len(low),
         "drivers": out[:limit],
     }
+
+
+def overview(session: Session, by: Period = "month") -> dict[str, Any]:
+    """Review volume and sentiment mix per period over every product."""
+    if by not in ("day", "week", "month"):
+        raise InputError(f"by must be day, week or month, not {by!r}")
+    buckets: dict[date, dict[str, int]] = {}
+    rows = session.execute(
+        select(AspectDaily.day, *(func.sum(getattr(AspectDaily, c)).label(c) for c in _MIX))
+        .where(AspectDaily.aspect_group == REVIEW_LEVEL)
+        .group_by(AspectDaily.day)
+    )
+    for row in rows:
+        bucket = buckets.setdefault(period_start(row.day, by), defaultdict(int))
+        for name in _MIX:
+            bucket[name] += int(getattr(row, name) or 0)
+    return {
+        "by": by,
+        "periods": [
+            {
+                "period": start.isoformat(),
+                **{name: counts[name] for name in ("mentions", "positive", "negative", "neutral", "mixed")},
+                "net_sentiment": net(counts["positive"], counts["negative"], counts["mentions"]),
+            }
+            for start, counts in sorted(buckets.items())
+        ],
+    }
+
+
+_MIX = ("mentions", "positive", "negative", "neutral", "mixed")
+
+
+def aspect_changes(session: Session, start: date, end: date, min_mentions: int = 3, limit: int = 10) -> dict[str, Any]:
+    """Aspects whose net sentiment rose or fell most in [start, end] against the period of equal length before.
+
+    Only (product, aspect) pairs with at least ``min_mentions`` mentions in both periods count."""
+    if start > end:
+        raise InputError(f"start ({start}) is after end ({end})")
+    before_start = start - (end - start) - timedelta(days=1)
+
+    def totals(first: date, last: date) -> dict[tuple[int, str], tuple[int, int, int]]:
+        rows = session.execute(
+            select(
+                AspectDaily.product_id,
+                AspectDaily.aspect_group,
+                func.sum(AspectDaily.mentions),
+                func.sum(AspectDaily.positive),
+                func.sum(AspectDaily.negative),
+            )
+            .where(AspectDaily.aspect_group != REVIEW_LEVEL, AspectDaily.day >= first, AspectDaily.day <= last)
+            .group_by(AspectDaily.product_id, AspectDaily.aspect_group)
+        )
+        return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+    now, before = totals(start, end), totals(before_start, start - timedelta(days=1))
+    names = {p.id: (p.external_id, p.title) for p in session.scalars(select(Product))}
+    changes = []
+    for key, (mentions, positive, negative) in now.items():
+        if key not in before or mentions < min_mentions or before[key][0] < min_mentions:
+            continue
+        was = net(before[key][1], before[key][2], before[key][0])
+        is_now = net(positive, negative, mentions)
+        changes.append(
+            {
+                "product": {"id": key[0], "external_id": names[key[0]][0], "title": names[key[0]][1]},
+                "group": key[1],
+                "mentions": mentions,
+                "previous_mentions": before[key][0],
+                "net_sentiment": is_now,
+                "previous_net_sentiment": was,
+                "change": round(is_now - was, 4),
+            }
+        )
+    improved = sorted((c for c in changes if c["change"] > 0), key=lambda c: (-c["change"], c["group"]))
+    declined = sorted((c for c in changes if c["change"] < 0), key=lambda c: (c["change"], c["group"]))
+    return {
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "previous": {"start": before_start.isoformat(), "end": (start - timedelta(days=1)).isoformat()},
+        "improved": improved[:limit],
+        "declined": declined[:limit],
+    }
+
+
+def date_range(session: Session) -> dict[str, str | None]:
+    """The first and last review day in the store."""
+    first, last = session.execute(select(func.min(Review.day), func.max(Review.day))).one()
+    return {"first": first.isoformat() if first else None, "last": last.isoformat() if last else None}

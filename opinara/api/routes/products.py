@@ -91,3 +91,24 @@ def reviews(
 ) -> dict[str, Any]:
     with platform.store.session() as session:
         return list_reviews(session, product, sentiment, aspect, since, until, q, cursor, limit)
+
+
+@router.get("/overview", summary="Review volume and sentiment mix per period, all products")
+def overview(
+    caller: ReadCaller, platform: PlatformDep, by: Literal["day", "week", "month"] = "month"
+) -> dict[str, Any]:
+    with platform.store.session() as session:
+        return {**queries.overview(session, by), "dates": queries.date_range(session)}
+
+
+@router.get("/aspects/changes", summary="Aspects whose net sentiment improved or declined most in a period")
+def aspect_changes(
+    caller: ReadCaller,
+    platform: PlatformDep,
+    start: date,
+    end: date,
+    min_mentions: int = Query(3, ge=1),
+    limit: int = Query(10, ge=1, le=100),
+) -> dict[str, Any]:
+    with platform.store.session() as session:
+        return queries.aspect_changes(session, start, end, min_mentions, limit)
