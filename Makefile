@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/opinara serve --demo
+	$(BIN)/opinara serve --demo --dashboard
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long is retried
     job_max_attempts: int = Field(default=3, ge=1)
     log_format: Literal["json", "text"] = "json"
+
+    # Dashboard (opinara dashboard): it reads everything through the API
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
 
     @field_validator("allowed_models", mode="before")
     @classmethod

@@ -35,7 +35,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
-    from opinara.cli import analyze, demo, evaluate, keys, serve, store, train  # noqa: F401
+    from opinara.cli import analyze, dashboard, demo, evaluate, keys, serve, store, train  # noqa: F401
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from typing import Annotated
 
@@ -40,6 +41,9 @@ def serve(
         int | None, typer.Option(min=0, max=64, help="Job worker threads per server process.")
     ] = None,
     demo: Annotated[bool, typer.Option(help="Ingest the demo reviews (once) and print a fresh demo API key.")] = False,
+    dashboard: Annotated[
+        bool, typer.Option(help="Also run the dashboard (with the demo key, or OPINARA_API_KEY).")
+    ] = False,
 ) -> None:
     """Run the REST API (docs at /docs) with job workers inside, on the configured database."""
     import uvicorn
@@ -56,30 +60,46 @@ def serve(
     banner = [
         f"Opinara API: http://{settings.host}:{settings.port} (docs: http://{settings.host}:{settings.port}/docs)"
     ]
+    demo_key = None
     if demo:
         from opinara.demo.seed import rotate_demo_key, seed_reviews
 
         summary = seed_reviews(platform.store, platform.analysis.load().analyzer)
         banner.append(f"demo data: {summary.stored} reviews stored now, {summary.duplicates} already there")
-        banner.append(f"demo API key (all scopes; shown once): {rotate_demo_key(platform.store)}")
+        demo_key = rotate_demo_key(platform.store)
+        banner.append(f"demo API key (all scopes; shown once): {demo_key}")
+    ui = None
+    if dashboard:
+        from opinara.cli.dashboard import dashboard_command
+
+        env = {**os.environ, "OPINARA_API_URL": f"http://{settings.host}:{settings.port}"}
+        if demo_key:
+            env["OPINARA_API_KEY"] = demo_key
+        ui = subprocess.Popen(dashboard_command(settings.dashboard_port, settings.host), env=env)  # noqa: S603
+        banner.append(f"Opinara dashboard: http://{settings.host}:{settings.dashboard_port}")
     typer.echo("\n".join(banner))
     sys.stdout.flush()
-    if workers > 1:
-        platform.stop()  # each server process builds its own
-        uvicorn.run(
-            "opinara.api.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_config=None,
-        )
-        return
-    platform.start(workers=settings.embedded_workers)
     try:
-        uvicorn.run(create_app(settings, platform), host=settings.host, port=settings.port, log_config=None)
+        if workers > 1:
+            platform.stop()  # each server process builds its own
+            uvicorn.run(
+                "opinara.api.app:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_config=None,
+            )
+            return
+        platform.start(workers=settings.embedded_workers)
+        try:
+            uvicorn.run(create_app(settings, platform), host=settings.host, port=settings.port, log_config=None)
+        finally:
+            platform.stop()
     finally:
-        platform.stop()
+        if ui is not None:
+            ui.terminate()
+            ui.wait(timeout=15)
 
 
 @app.command()

@@ -146,3 +146,21 @@ def test_metrics_count_requests_inference_and_cache(api):
     assert re.search(r'opinara_cache_lookups_total\{level="memory",outcome="hit"\} [1-9]', body)
     assert "opinara_inference_batch_size_bucket" in body and "opinara_queue_depth" in body
     assert re.search(r'opinara_rate_limited_total\{reason="rate limit"\} [1-9]', body)
+
+
+def test_overview_and_aspect_changes(api, reader):
+    with api.client(reader) as client:
+        overview = client.get("/v1/overview", params={"by": "month"}).json()
+        dates = overview["dates"]
+        changes = client.get(
+            "/v1/aspects/changes", params={"start": "2026-04-01", "end": "2026-05-31", "min_mentions": 1}
+        ).json()
+        backwards = client.get("/v1/aspects/changes", params={"start": "2026-05-01", "end": "2026-04-01"})
+    assert sum(p["mentions"] for p in overview["periods"]) == 72
+    assert all(p["positive"] + p["negative"] + p["neutral"] + p["mixed"] == p["mentions"] for p in overview["periods"])
+    assert dates["first"] <= dates["last"]
+    assert changes["previous"] == {"start": "2026-01-30", "end": "2026-03-31"}
+    assert all(c["change"] > 0 for c in changes["improved"]) and all(c["change"] < 0 for c in changes["declined"])
+    for change in changes["improved"] + changes["declined"]:
+        assert change["change"] == round(change["net_sentiment"] - change["previous_net_sentiment"], 4)
+    assert backwards.status_code == 422

@@ -1,0 +1,143 @@
+"""Plotly figures built from the API's JSON: pure functions, no Streamlit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+SENTIMENT_COLORS = {"positive": "#2e9e5b", "negative": "#d64545", "neutral": "#9aa0a6", "mixed": "#e0a526"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend_orientation="h")
+    return fig
+
+
+def volume_and_mix(periods: list[dict[str, Any]]) -> go.Figure:
+    """Stacked review counts per sentiment and net sentiment on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [p["period"] for p in periods]
+    for label in ("positive", "neutral", "mixed", "negative"):
+        fig.add_bar(x=x, y=[p[label] for p in periods], name=label, marker_color=SENTIMENT_COLORS[label])
+    fig.add_scatter(
+        x=x,
+        y=[p["net_sentiment"] for p in periods],
+        name="net sentiment",
+        mode="lines+markers",
+        line={"color": "#333"},
+        secondary_y=True,
+    )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="reviews", secondary_y=False)
+    fig.update_yaxes(title_text="net sentiment", range=[-1, 1], secondary_y=True)
+    return _layout(fig, "Volume and sentiment mix")
+
+
+def products_ranked(products: list[dict[str, Any]]) -> go.Figure:
+    ranked = sorted((p for p in products if p["reviews"]), key=lambda p: p["net_sentiment"])
+    fig = go.Figure(
+        go.Bar(
+            x=[p["net_sentiment"] for p in ranked],
+            y=[p["title"] or p["external_id"] for p in ranked],
+            orientation="h",
+            marker_color=[SENTIMENT_COLORS["positive" if p["net_sentiment"] >= 0 else "negative"] for p in ranked],
+            text=[f"{p['reviews']} reviews" for p in ranked],
+        )
+    )
+    fig.update_xaxes(range=[-1, 1], title_text="net sentiment")
+    return _layout(fig, "Products by net sentiment", height=max(260, 60 + 40 * len(ranked)))
+
+
+def aspects_diverging(aspects: list[dict[str, Any]]) -> go.Figure:
+    """Positive mentions to the right, negative to the left, one row per aspect."""
+    rows = sorted(aspects, key=lambda a: a["mentions"])
+    names = [a["group"] for a in rows]
+    fig = go.Figure()
+    fig.add_bar(
+        y=names,
+        x=[-a["negative"] for a in rows],
+        name="negative",
+        orientation="h",
+        marker_color=SENTIMENT_COLORS["negative"],
+        customdata=[a["negative"] for a in rows],
+        hovertemplate="%{y}: %{customdata} negative<extra></extra>",
+    )
+    fig.add_bar(
+        y=names,
+        x=[a["positive"] for a in rows],
+        name="positive",
+        orientation="h",
+        marker_color=SENTIMENT_COLORS["positive"],
+        hovertemplate="%{y}: %{x} positive<extra></extra>",
+    )
+    fig.update_layout(barmode="relative")
+    fig.update_xaxes(title_text="mentions (negative | positive)")
+    return _layout(fig, "Aspects: what customers praise and complain about", height=max(280, 60 + 28 * len(rows)))
+
+
+def rating_vs_sentiment(periods: list[dict[str, Any]]) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [p["period"] for p in periods]
+    fig.add_scatter(
+        x=x,
+        y=[p["net_sentiment"] for p in periods],
+        name="net sentiment",
+        mode="lines+markers",
+        line={"color": SENTIMENT_COLORS["positive"]},
+    )
+    fig.add_scatter(
+        x=x,
+        y=[p["average_rating"] for p in periods],
+        name="average rating",
+        mode="lines+markers",
+        line={"color": "#3b6fd6", "dash": "dot"},
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="net sentiment", range=[-1, 1], secondary_y=False)
+    fig.update_yaxes(title_text="stars", range=[1, 5], secondary_y=True)
+    return _layout(fig, "Rating vs sentiment")
+
+
+def aspect_trends(series: dict[str, list[dict[str, Any]]]) -> go.Figure:
+    fig = go.Figure()
+    for name, periods in series.items():
+        fig.add_scatter(
+            x=[p["period"] for p in periods],
+            y=[p["net_sentiment"] for p in periods],
+            name=name,
+            mode="lines+markers",
+            text=[f"{p['mentions']} mentions" for p in periods],
+        )
+    fig.update_yaxes(range=[-1.05, 1.05], title_text="net sentiment")
+    return _layout(fig, "Aspect sentiment over time")
+
+
+def changes(entries: list[dict[str, Any]], title: str) -> go.Figure:
+    labels = [f"{e['group']} · {e['product']['title'] or e['product']['external_id']}" for e in entries][::-1]
+    values = [e["change"] for e in entries][::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=labels,
+            orientation="h",
+            marker_color=[SENTIMENT_COLORS["positive" if v > 0 else "negative"] for v in values],
+        )
+    )
+    fig.update_xaxes(title_text="change in net sentiment")
+    return _layout(fig, title, height=max(220, 60 + 32 * len(entries)))
+
+
+def explanation(items: list[dict[str, Any]]) -> go.Figure:
+    rows = sorted(items, key=lambda e: e["weight"])
+    fig = go.Figure(
+        go.Bar(
+            x=[e["weight"] for e in rows],
+            y=[e["text"] for e in rows],
+            orientation="h",
+            marker_color=[SENTIMENT_COLORS["positive" if e["weight"] > 0 else "negative"] for e in rows],
+        )
+    )
+    fig.update_xaxes(title_text="push towards positive (+) or negative (-)")
+    return _layout(fig, "Words that moved the score", height=max(220, 60 + 30 * len(rows)))
