@@ -66,7 +66,7 @@ def test_analyze_page_shows_sentiment_aspects_pii_and_explanation(dashboard_env)
     assert metrics["Sentiment"] in ("positive", "negative", "mixed", "neutral")
     assert metrics["Language"].startswith("en")
     html = next(m.value for m in app.markdown if "<span" in m.value)
-    assert 'title="PII: PHONE_NUMBER"' in html and 'title="battery: positive"' in html
+    assert 'title="PII: PHONE"' in html and 'title="battery: positive"' in html
     assert "text-decoration: underline" in html, "opinion words are underlined"
     assert app.get("plotly_chart"), "the explanation chart"
 
