@@ -31,7 +31,9 @@ def volume_and_mix(periods: list[dict[str, Any]]) -> go.Figure:
     )
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="reviews", secondary_y=False)
-    fig.update_yaxes(title_text="net sentiment", range=[-1, 1], secondary_y=True)
+    fig.update_yaxes(
+        title_text="net sentiment", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1], showgrid=False, secondary_y=True
+    )
     return _layout(fig, "Volume and sentiment mix")
 
 
@@ -96,7 +98,7 @@ def rating_vs_sentiment(periods: list[dict[str, Any]]) -> go.Figure:
         secondary_y=True,
     )
     fig.update_yaxes(title_text="net sentiment", range=[-1, 1], secondary_y=False)
-    fig.update_yaxes(title_text="stars", range=[1, 5], secondary_y=True)
+    fig.update_yaxes(title_text="stars", range=[1, 5], showgrid=False, secondary_y=True)
     return _layout(fig, "Rating vs sentiment")
 
 

@@ -13,9 +13,7 @@ from tests.api.server import RunningApi, running_api
 
 @pytest.fixture(scope="package")
 def demo_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("dashboard-api"), backend="lexicon", aspect_extractor="rules"
-    )
+    settings = Settings(data_dir=tmp_path_factory.mktemp("dashboard-api"), backend="lexicon", aspect_extractor="rules")
     with running_api(settings) as api:
         seed_reviews(api.platform.store, api.platform.analysis.load().analyzer)
         yield api

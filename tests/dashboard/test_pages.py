@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 import opinara.dashboard
 from tests.jobs.conftest import wait_for_job
 
-PAGES = Path(opinara.dashboard.__file__).parent / "pages"
+PAGES = Path(opinara.dashboard.__file__).parent / "views"
 
 
 def run(page: str, **state: object) -> AppTest:

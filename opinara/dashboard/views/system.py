@@ -80,8 +80,12 @@ except ApiError as exc:
 else:
     st.dataframe(
         [
-            {"component": name, "status": c["status"], "latency ms": c.get("latency_ms"),
-             "detail": ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("status", "latency_ms"))}
+            {
+                "component": name,
+                "status": c["status"],
+                "latency ms": c.get("latency_ms"),
+                "detail": ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("status", "latency_ms")),
+            }
             for name, c in detailed["components"].items()
         ],
         hide_index=True,

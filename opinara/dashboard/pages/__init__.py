@@ -1,1 +1,0 @@
-"""One module per dashboard page; each renders itself when Streamlit runs it."""
