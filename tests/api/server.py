@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -55,3 +56,13 @@ def running_api(settings: Settings, preload: bool = True) -> Iterator[RunningApi
         thread.join(timeout=15)
         platform.stop()
         platform.store.engine.dispose()
+
+
+@contextmanager
+def running_demo_api(data_dir: Path, **settings: object) -> Iterator[RunningApi]:
+    """A lexicon-tier API over the demo reviews: fast to start, real data to query."""
+    from opinara.demo.seed import seed_reviews
+
+    with running_api(Settings(data_dir=data_dir, backend="lexicon", aspect_extractor="rules", **settings)) as api:
+        seed_reviews(api.platform.store, api.platform.analysis.load().analyzer)
+        yield api

@@ -9,16 +9,12 @@ import pytest
 from opinara.access.keys import list_keys
 from opinara.access.usage import usage
 from opinara.config import Settings
-from opinara.demo.seed import seed_reviews
-from tests.api.server import RunningApi, running_api
+from tests.api.server import RunningApi, running_api, running_demo_api
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> RunningApi:
-    folder = tmp_path_factory.mktemp("service-api")
-    settings = Settings(data_dir=folder, backend="lexicon", aspect_extractor="rules", embedded_workers=0)
-    with running_api(settings) as running:
-        seed_reviews(running.platform.store, running.platform.analysis.load().analyzer)
+    with running_demo_api(tmp_path_factory.mktemp("service-api"), embedded_workers=0) as running:
         yield running
 
 

@@ -6,16 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from opinara.config import Settings
-from opinara.demo.seed import seed_reviews
-from tests.api.server import RunningApi, running_api
+from tests.api.server import RunningApi, running_demo_api
 
 
 @pytest.fixture(scope="package")
 def demo_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("dashboard-api"), backend="lexicon", aspect_extractor="rules")
-    with running_api(settings) as api:
-        seed_reviews(api.platform.store, api.platform.analysis.load().analyzer)
+    with running_demo_api(tmp_path_factory.mktemp("dashboard-api")) as api:
         yield api
 
 
