@@ -7,6 +7,7 @@ import os
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from opinara.errors import OpinaraError
 
@@ -33,6 +34,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def settings_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"])
+    return f"invalid setting {name} (OPINARA_{name.upper()} or its option): {error['msg']}"
+
+
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
     from opinara.cli import analyze, dashboard, demo, evaluate, keys, serve, store, train  # noqa: F401
@@ -51,6 +58,8 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
     except OpinaraError as exc:
         raise SystemExit(fail(str(exc)).exit_code) from None
+    except ValidationError as exc:  # a bad setting, from an option or an OPINARA_* variable
+        raise SystemExit(fail(settings_problem(exc)).exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
