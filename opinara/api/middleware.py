@@ -78,7 +78,7 @@ class RequestContext:
             path = getattr(route, "path", None) or "unmatched"
             seconds = time.perf_counter() - started
             REQUESTS.labels(path, scope["method"], str(status)).inc()
-            REQUEST_LATENCY.labels(path, scope["method"]).observe(seconds)
+            REQUEST_LATENCY.labels(path, scope["method"], str(status)).observe(seconds)
             if scope["path"] not in QUIET_PATHS:
                 log.info(
                     "%s %s %s",

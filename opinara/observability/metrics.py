@@ -24,8 +24,8 @@ REQUESTS = Counter(
 )
 REQUEST_LATENCY = Histogram(
     "opinara_http_request_duration_seconds",
-    "HTTP request latency by route",
-    ["route", "method"],
+    "HTTP request latency by route, method and status",
+    ["route", "method", "status"],
     buckets=LATENCY_BUCKETS,
 )
 TEXTS_ANALYZED = Counter("opinara_texts_analyzed_total", "Texts analyzed, by backend and source", ["backend", "source"])

@@ -138,7 +138,10 @@ def test_metrics_count_requests_inference_and_cache(api):
         client.post("/v1/analyze", json={"text": "metrics please"})
         body = client.get("/metrics").text
     assert re.search(r'opinara_http_requests_total\{method="POST",route="/v1/analyze",status="200"\} \d+', body)
-    assert 'opinara_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/analyze"}' in body
+    assert (
+        'opinara_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/analyze",status="200"}'
+        in body
+    )
     assert re.search(r'opinara_cache_lookups_total\{level="memory",outcome="hit"\} [1-9]', body)
     assert "opinara_inference_batch_size_bucket" in body and "opinara_queue_depth" in body
     assert re.search(r'opinara_rate_limited_total\{reason="rate limit"\} [1-9]', body)
