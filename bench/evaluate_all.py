@@ -89,7 +89,7 @@ def card(spec: ModelSpec, results: dict[str, dict]) -> str:
         "together: document sentiment (negative, neutral, positive) on the mean of the token states; a B/I/O aspect-term "
         "tagger on each token state; aspect polarity on [mean of the aspect's tokens, mean of the text's tokens]. "
         f"The sentiment logits get class offsets {spec.class_bias} (negative, neutral, positive; they balance the priors "
-        "that mixed training sources leave) and a temperature (T = {spec.temperature:.2f}), both fit on the held-out 5% of the "
+        f"that mixed training sources leave) and a temperature (T = {spec.temperature:.2f}), both fit on the held-out 5% of the "
         "training data, so the probabilities are calibrated.",
         "",
         "Language: English. The adapter and heads are a few megabytes; the encoder runs on PyTorch or, by default, "

@@ -1,11 +1,10 @@
 """Per-key rate limits and daily quotas with the ``limits`` package, in memory or in Redis.
 
 When Redis is configured but unreachable, limits are counted in process (per server) instead of
-failing requests; the fallback is logged once per outage."""
+failing requests (see ``opinara.outage``)."""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
-log = logging.getLogger(__name__)
+from opinara.outage import Outage
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class KeyLimiter:
                 redis_url, key_prefix=f"{prefix}:limits", socket_timeout=0.25, socket_connect_timeout=0.25
             )
             self._shared = (SlidingWindowCounterRateLimiter(storage), FixedWindowRateLimiter(storage))
-        self._degraded_since: float | None = None
+        self._outage = Outage("rate-limit storage (Redis)", "counting in process")
         self._items: dict[str, RateLimitItem] = {}
 
     @property
@@ -58,7 +57,7 @@ class KeyLimiter:
 
     @property
     def backend(self) -> str:
-        return "redis" if self._shared and self._degraded_since is None else "memory"
+        return "redis" if self._shared and not self._outage.down else "memory"
 
     def _item(self, expression: str) -> RateLimitItem:
         item = self._items.get(expression)
@@ -66,25 +65,15 @@ class KeyLimiter:
             item = self._items[expression] = parse(expression)
         return item
 
-    def _limiters(self) -> tuple[RateLimiter, RateLimiter]:
-        if self._shared is None:
-            return self._memory
-        if self._degraded_since is not None and time.monotonic() - self._degraded_since < 5.0:
-            return self._memory  # retry Redis every few seconds, not on every request
-        return self._shared
-
     def _guarded(self, decide: Callable[[tuple[RateLimiter, RateLimiter]], Decision]) -> Decision:
-        limiters = self._limiters()
-        try:
-            decision = decide(limiters)
-        except Exception as exc:  # a Redis outage: count in process rather than fail the request
-            if self._degraded_since is None:
-                log.warning("rate-limit storage unavailable (%s); counting in process", type(exc).__name__)
-            self._degraded_since = time.monotonic()
+        if self._shared is None or self._outage.skip():
             return decide(self._memory)
-        if limiters is self._shared and self._degraded_since is not None:
-            log.info("rate-limit storage is back")
-            self._degraded_since = None
+        try:
+            decision = decide(self._shared)
+        except Exception as exc:  # a Redis outage: count in process rather than fail the request
+            self._outage.failed(exc)
+            return decide(self._memory)
+        self._outage.succeeded()
         return decision
 
     def check_rate(self, key_id: int, rate_limit: str) -> Decision:

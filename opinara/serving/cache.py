@@ -10,17 +10,13 @@ changed a character would hand back offsets into a different string."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
-import time
 from collections.abc import Sequence
 
 from cachetools import TTLCache
 
 from opinara.observability.metrics import CACHE_LOOKUPS
-
-log = logging.getLogger(__name__)
-RETRY_REDIS_AFTER = 5.0
+from opinara.outage import Outage
 
 
 def cache_key(text: str, model_version: str, options: str, prefix: str = "opinara") -> str:
@@ -37,7 +33,7 @@ class ResultCache:
         self._memory: TTLCache[str, bytes] | None = TTLCache(size, ttl_seconds) if size > 0 else None
         self._lock = threading.Lock()
         self._redis = None
-        self._redis_down_since: float | None = None
+        self._outage = Outage("shared cache (Redis)", "using the in-process cache alone")
         if redis_url:
             import redis
 
@@ -50,19 +46,10 @@ class ResultCache:
     def redis_status(self) -> str:
         if self._redis is None:
             return "not configured"
-        return "down" if self._redis_down_since is not None else "up"
+        return "down" if self._outage.down else "up"
 
     def _shared(self):
-        if self._redis is None:
-            return None
-        if self._redis_down_since is not None and time.monotonic() - self._redis_down_since < RETRY_REDIS_AFTER:
-            return None
-        return self._redis
-
-    def _redis_failed(self, exc: Exception) -> None:
-        if self._redis_down_since is None:
-            log.warning("shared cache unavailable (%s); using the in-process cache alone", type(exc).__name__)
-        self._redis_down_since = time.monotonic()
+        return None if self._redis is None or self._outage.skip() else self._redis
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if self._memory is None:
@@ -78,9 +65,9 @@ class ResultCache:
             try:
                 values = shared.mget([keys[i] for i in missing])
             except Exception as exc:  # redis.RedisError and socket errors: degrade to level one
-                self._redis_failed(exc)
+                self._outage.failed(exc)
                 return found
-            self._redis_down_since = None
+            self._outage.succeeded()
             promoted = {}
             for i, value in zip(missing, values, strict=True):
                 if value is not None:
@@ -105,6 +92,6 @@ class ResultCache:
                         pipe.set(key, value, ex=self.ttl)
                     pipe.execute()
             except Exception as exc:
-                self._redis_failed(exc)
+                self._outage.failed(exc)
             else:
-                self._redis_down_since = None
+                self._outage.succeeded()

@@ -35,7 +35,7 @@ def make_engine(settings: Settings) -> Engine:
     try:
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            # A pool as large as the API's thread pool, so busy servers reuse connections rather than open new ones.
+            # A pool large enough for a busy server's threads: new SQLite connections (and their pragmas) are costly.
             engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:

@@ -246,6 +246,7 @@ def train_opinion_model(
     config = json.loads(adapter_config.read_text())
     config["base_model_name_or_path"] = cfg.encoder  # the id, not this machine's resolved path
     adapter_config.write_text(json.dumps(config, indent=2) + "\n")
+    (out / "adapter" / "README.md").unlink(missing_ok=True)  # peft's empty card template; MODEL_CARD.md is ours
     from safetensors.torch import save_file
 
     save_file({k: v.detach().contiguous() for k, v in net.heads.state_dict().items()}, str(out / "heads.safetensors"))
