@@ -13,6 +13,7 @@ from typing import Any
 
 from limits import parse
 from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy.orm import Session
 
 from opinara.errors import InputError
 from opinara.store.db import Store
@@ -101,23 +102,25 @@ def describe(row: ApiKey) -> dict[str, Any]:
     }
 
 
-def list_keys(store: Store, include_revoked: bool = True) -> list[dict[str, Any]]:
+def list_keys(store: Store) -> list[dict[str, Any]]:
     with store.session() as session:
-        query = select(ApiKey).order_by(ApiKey.id)
-        if not include_revoked:
-            query = query.where(ApiKey.revoked_at.is_(None))
-        return [describe(row) for row in session.scalars(query)]
+        return [describe(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+def find_key(session: Session, name_or_id: str) -> ApiKey:
+    condition = ApiKey.name == name_or_id
+    if name_or_id.isdigit():
+        condition = or_(condition, ApiKey.id == int(name_or_id))
+    row = session.scalars(select(ApiKey).where(condition).order_by(ApiKey.id)).first()
+    if row is None:
+        raise InputError(f"no API key named {name_or_id!r}")
+    return row
 
 
 def revoke_key(store: Store, name_or_id: str) -> dict[str, Any]:
-    """Revoke by name or id; a revoked key fails its very next request."""
+    """Revoke by name or id; every server stops accepting it within ``key_revocation_poll_seconds``."""
     with store.session() as session:
-        condition = ApiKey.name == name_or_id
-        if name_or_id.isdigit():
-            condition = or_(condition, ApiKey.id == int(name_or_id))
-        row = session.scalars(select(ApiKey).where(condition).order_by(ApiKey.id)).first()
-        if row is None:
-            raise InputError(f"no API key named {name_or_id!r}")
+        row = find_key(session, name_or_id)
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
         return describe(row)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -25,10 +26,13 @@ class UsageRecorder:
 
     def record(self, key_id: int, requests: int = 0, texts: int = 0, characters: int = 0) -> None:
         with self._lock:
-            counts = self._pending[(key_id, datetime.now(UTC).date())]
-            counts[0] += requests
-            counts[1] += texts
-            counts[2] += characters
+            self._add((key_id, datetime.now(UTC).date()), (requests, texts, characters))
+
+    def _add(self, key: tuple[int, date], counts: Iterable[int]) -> None:
+        """Add to the pending counts of (key, day); the caller holds the lock."""
+        pending = self._pending[key]
+        for i, count in enumerate(counts):
+            pending[i] += count
 
     def flush(self) -> int:
         """Write the pending counts; returns how many (key, day) rows were touched."""
@@ -40,11 +44,8 @@ class UsageRecorder:
             self._write(pending)
         except Exception:
             with self._lock:  # put the counts back for the next flush
-                for key, (requests, texts, characters) in pending.items():
-                    counts = self._pending[key]
-                    counts[0] += requests
-                    counts[1] += texts
-                    counts[2] += characters
+                for key, counts in pending.items():
+                    self._add(key, counts)
             raise
         touch_keys(self.store, {key_id for key_id, _ in pending}, datetime.now(UTC))
         return len(pending)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from opinara.access.keys import Caller
+from opinara.access.limits import Decision
 from opinara.api.problems import Problem
 from opinara.observability.metrics import RATE_LIMITED
 from opinara.platform import Platform
@@ -51,15 +52,15 @@ async def _authorize(request: Request, platform: Platform, scope: str) -> Caller
         decision = platform.limiter.check_rate(caller.key_id, caller.rate_limit)
     request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
     if not decision.allowed:
-        RATE_LIMITED.labels("rate limit").inc()
-        raise Problem(
-            429,
-            f"rate limit of {caller.rate_limit} exceeded for key {caller.name!r}",
-            decision.headers(),
-            limit="rate limit",
-        )
+        raise _refused(decision, f"rate limit of {caller.rate_limit} exceeded for key {caller.name!r}")
     platform.usage.record(caller.key_id, requests=1)
     return caller
+
+
+def _refused(decision: Decision, detail: str) -> Problem:
+    """A 429 naming the limit that refused (``rate limit`` or ``daily quota``), with its headers."""
+    RATE_LIMITED.labels(decision.reason).inc()
+    return Problem(429, detail, decision.headers(), limit=decision.reason)
 
 
 async def take_texts(platform: Platform, caller: Caller, texts: int, characters: int) -> None:
@@ -71,13 +72,10 @@ async def take_texts(platform: Platform, caller: Caller, texts: int, characters:
         else:
             decision = take()
         if not decision.allowed:
-            RATE_LIMITED.labels("daily quota").inc()
-            raise Problem(
-                429,
+            raise _refused(
+                decision,
                 f"daily quota of {caller.daily_quota} texts used up for key {caller.name!r} "
                 f"({decision.remaining} left today; {texts} requested)",
-                decision.headers(),
-                limit="daily quota",
             )
     platform.usage.record(caller.key_id, texts=texts, characters=characters)
 

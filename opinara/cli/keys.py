@@ -84,15 +84,12 @@ def usage_(
     name_or_id: Annotated[str | None, typer.Argument(help="One key's name or id; all keys when absent.")] = None,
 ) -> None:
     """Requests, texts and characters per key and UTC day, as JSON."""
-    from opinara.access.keys import list_keys
+    from opinara.access.keys import find_key
     from opinara.access.usage import usage
-    from opinara.errors import InputError
 
     store = _store()
     key_id = None
     if name_or_id is not None:
-        match = [k for k in list_keys(store) if k["name"] == name_or_id or str(k["id"]) == name_or_id]
-        if not match:
-            raise InputError(f"no API key named {name_or_id!r}")
-        key_id = match[0]["id"]
+        with store.session() as session:
+            key_id = find_key(session, name_or_id).id
     typer.echo(json.dumps(usage(store, key_id), indent=2))

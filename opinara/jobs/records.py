@@ -238,12 +238,17 @@ def requeue_stale(store: Store, lease_seconds: float) -> list[str]:
 def heartbeat(store: Store, job_id: str, worker: str, **values: Any) -> bool:
     """Record progress; False when the job is no longer this worker's (cancelled, or taken over)."""
     with store.session() as session:
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.worker == worker, Job.status == "running")
-            .values(heartbeat_at=now(), **values)
-        )
-        return result.rowcount == 1
+        return heartbeat_in(session, job_id, worker, **values)
+
+
+def heartbeat_in(session: Session, job_id: str, worker: str, **values: Any) -> bool:
+    """``heartbeat`` inside the caller's transaction, so progress commits with the work it counts."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker, Job.status == "running")
+        .values(heartbeat_at=now(), **values)
+    )
+    return result.rowcount == 1
 
 
 def finish(store: Store, job_id: str, worker: str, status: str, **values: Any) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from opinara.analysis.pipeline import AnalyzeOptions
 from opinara.config import Settings
@@ -52,22 +52,21 @@ class JobRunner:
                 log.info("job not claimable (finished, cancelled or running elsewhere); skipped")
                 return
             with self.store.session() as session:
-                job = session.get(Job, job_id)
+                job = session.get(Job, job_id)  # a snapshot: sessions keep attributes after commit
                 assert job is not None
-                kind, options, attempts = job.kind, dict(job.options), job.attempts
-            if attempts > self.settings.job_max_attempts:
-                records.finish(self.store, job_id, worker, "failed", error=f"gave up after {attempts - 1} attempts")
-                JOBS_FINISHED.labels(kind, "failed").inc()
+            if job.attempts > self.settings.job_max_attempts:
+                records.finish(self.store, job_id, worker, "failed", error=f"gave up after {job.attempts - 1} attempts")
+                JOBS_FINISHED.labels(job.kind, "failed").inc()
+                self._discard_upload(job)
                 return
-            log.info("job started", extra={"kind": kind, "attempt": attempts})
+            log.info("job started", extra={"kind": job.kind, "attempt": job.attempts})
             started = time.monotonic()
             try:
-                if kind == "ingest":
-                    status, extra = self._ingest(job_id, worker, options)
-                else:
-                    status, extra = self._analyze(job_id, worker, options)
+                status, extra = self._ingest(job, worker) if job.kind == "ingest" else self._analyze(job, worker)
             except JobLost:
                 log.info("job cancelled or taken over; stopped")
+                if records.get_job(self.store, job_id)["status"] == "cancelled":
+                    self._discard_upload(job)
                 return
             except OpinaraError as exc:
                 status, extra = "failed", {"error": exc.message}
@@ -75,13 +74,21 @@ class JobRunner:
                 log.exception("job failed")
                 status, extra = "failed", {"error": f"internal error: {type(exc).__name__}: {exc}"}
             if records.finish(self.store, job_id, worker, status, **extra):
-                JOBS_FINISHED.labels(kind, status).inc()
-                JOB_DURATION.labels(kind).observe(time.monotonic() - started)
+                JOBS_FINISHED.labels(job.kind, status).inc()
+                JOB_DURATION.labels(job.kind).observe(time.monotonic() - started)
                 log.info("job finished", extra={"status": status, "seconds": round(time.monotonic() - started, 3)})
+                self._discard_upload(job)
         finally:
             job_id_var.reset(token)
 
-    def _analyze(self, job_id: str, worker: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    @staticmethod
+    def _discard_upload(job: Job) -> None:
+        """An ingest job's uploaded file, once the job has ended (it is kept while a retry may resume it)."""
+        if job.input_path:
+            Path(job.input_path).unlink(missing_ok=True)
+
+    def _analyze(self, job: Job, worker: str) -> tuple[str, dict[str, Any]]:
+        options = job.options
         loaded = self.service.load(options.get("backend"), options.get("model"))
         analyze_options = AnalyzeOptions(
             aspects=options.get("aspects"), redact_pii=options.get("redact_pii"), language=options.get("language")
@@ -91,7 +98,7 @@ class JobRunner:
             with self.store.session() as session:
                 pending = session.execute(
                     select(JobItem.position, JobItem.text)
-                    .where(JobItem.job_id == job_id, JobItem.result.is_(None), JobItem.error.is_(None))
+                    .where(JobItem.job_id == job.id, JobItem.result.is_(None), JobItem.error.is_(None))
                     .order_by(JobItem.position)
                     .limit(chunk)
                 ).all()
@@ -103,46 +110,31 @@ class JobRunner:
                 session.execute(  # one executemany: an ORM bulk update by primary key
                     update(JobItem),
                     [
-                        {"job_id": job_id, "position": row.position, "result": result.model_dump(mode="json")}
+                        {"job_id": job.id, "position": row.position, "result": result.model_dump(mode="json")}
                         for row, result in zip(pending, results, strict=True)
                     ],
                 )
-                owned = session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.worker == worker, Job.status == "running")
-                    .values(
-                        processed=Job.processed + len(pending),
-                        succeeded=Job.succeeded + len(pending),
-                        heartbeat_at=records.now(),
-                    )
-                ).rowcount
-                if owned != 1:
-                    raise JobLost(job_id)  # rolls the chunk back
-        with self.store.session() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            done = session.scalar(
-                select(func.count()).select_from(JobItem).where(JobItem.job_id == job_id, JobItem.result.is_not(None))
-            )
+                counted = {"processed": Job.processed + len(pending), "succeeded": Job.succeeded + len(pending)}
+                if not records.heartbeat_in(session, job.id, worker, **counted):
+                    raise JobLost(job.id)  # rolls the chunk back
+        # Every item now has a result or the error it was created with.
+        analyzed = job.total - job.failed
         return "succeeded", {
             "processed": job.total,
-            "succeeded": done,
-            "counts": {"texts": job.total, "analyzed": done, "failed": job.failed},
+            "succeeded": analyzed,
+            "counts": {"texts": job.total, "analyzed": analyzed, "failed": job.failed},
         }
 
-    def _ingest(self, job_id: str, worker: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _ingest(self, job: Job, worker: str) -> tuple[str, dict[str, Any]]:
+        options = job.options
         loaded = self.service.load(options.get("backend"), options.get("model"))
-        with self.store.session() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            path = Path(job.input_path or "")
 
         def progress(position: int, stored: int) -> None:
-            if not records.heartbeat(self.store, job_id, worker, processed=position, succeeded=stored):
-                raise JobLost(job_id)
+            if not records.heartbeat(self.store, job.id, worker, processed=position, succeeded=stored):
+                raise JobLost(job.id)
 
         summary = Ingester(self.store, loaded.analyzer).ingest(
-            path,
+            Path(job.input_path or ""),
             IngestOptions(
                 source=options.get("source"), format=options.get("format"), mapping=options.get("mapping") or {}
             ),

@@ -78,6 +78,7 @@ def test_a_review_file_job_ingests_once_and_a_second_upload_adds_nothing(api, ke
     assert done["status"] == "succeeded" and done["counts"]["stored"] == 12 and done["progress"] == 1.0
     assert again["counts"]["stored"] == 0 and again["counts"]["duplicates"] == 12
     assert product["reviews"] == 12 and product["average_rating"] == pytest.approx((8 * 5 + 4 * 1) / 12, abs=1e-3)
+    assert list((api.platform.settings.data_dir / "uploads").iterdir()) == [], "finished jobs' uploads are removed"
 
 
 def test_a_bad_review_file_fails_the_job_with_a_reason(api, key):
@@ -131,3 +132,15 @@ def test_cancelling_a_queued_job_stops_it_and_a_second_cancel_conflicts(tmp_path
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert again.status_code == 409
     assert after["status"] == "cancelled" and after["attempts"] == 0 and results["items"] == []
+
+
+def test_a_job_over_the_daily_quota_is_refused_and_never_runs(api):
+    key = api.key("small-quota", "analyze,read", daily_quota=2)
+    with api.client(key) as client:
+        refused = client.post("/v1/jobs", json={"texts": ["one", "two", "three"]})
+        jobs = client.get("/v1/jobs").json()["jobs"]
+    assert refused.status_code == 429 and refused.json()["limit"] == "daily quota"
+    assert [j["status"] for j in jobs] == ["cancelled"]
+    api.platform.runner.run(jobs[0]["id"])  # a worker that finds it anyway leaves it alone
+    with api.client(key) as client:
+        assert client.get(f"/v1/jobs/{jobs[0]['id']}").json()["attempts"] == 0

@@ -98,6 +98,7 @@ def _text_items(path: Path, fmt: str, text_field: str, id_field: str, max_chars:
 
 
 async def _from_upload(request: Request, caller: Caller, platform: Platform) -> dict[str, Any]:
+    """A job from a multipart upload; everything that can be checked is checked before the file is kept."""
     form = await request.form(max_files=1, max_fields=20)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -106,14 +107,17 @@ async def _from_upload(request: Request, caller: Caller, platform: Platform) -> 
     if kind not in ("analyze", "ingest"):
         raise Problem(422, f"kind must be analyze or ingest, not {kind!r}")
     params = _params(form)
-    path = await _save_upload(platform, upload)
     fmt = str(form.get("format") or "")
-    if kind == "ingest":
+    if kind == "analyze":
+        fmt = fmt or detect_format(Path(upload.filename or "upload"))
+        if fmt not in ("text", "jsonl", "csv"):
+            raise Problem(422, f"format must be text, jsonl or csv for an analyze job, not {fmt!r}")
+    path = await _save_upload(platform, upload)
+    if kind == "ingest":  # the file stays until the job ends: the ingester resumes from it
         options = {**params.job_options(), "source": form.get("source") or None, "format": fmt or None}
-        return records.create_ingest_job(platform.store, str(path), path.stat().st_size, options, caller.key_id)
-    fmt = fmt or detect_format(Path(upload.filename or path.name))
-    if fmt not in ("text", "jsonl", "csv"):
-        raise Problem(422, f"format must be text, jsonl or csv for an analyze job, not {fmt!r}")
+        return await asyncio.to_thread(
+            records.create_ingest_job, platform.store, str(path), path.stat().st_size, options, caller.key_id
+        )
     items = _text_items(
         path,
         fmt,
@@ -132,14 +136,25 @@ async def _from_upload(request: Request, caller: Caller, platform: Platform) -> 
         )
     finally:
         path.unlink(missing_ok=True)  # the texts now live in the job's rows
-    await take_texts(platform, caller, job["total"] - job["failed"], 0)
     return job
+
+
+async def _charge(platform: Platform, caller: Caller, job: dict[str, Any], characters: int) -> None:
+    """Charge the job's usable texts to the key's quota; a refused job is cancelled before a worker sees it.
+
+    An ingest job's size is in bytes, its reviews unknown until read: it is not charged."""
+    texts = job["total"] - job["failed"] if job["unit"] == "texts" else 0
+    try:
+        await take_texts(platform, caller, texts, characters)
+    except Problem:
+        await asyncio.to_thread(records.cancel_job, platform.store, job["id"])
+        raise
 
 
 @router.post("", status_code=202, openapi_extra=JOB_BODY, summary="Submit a job; returns it with its id")
 async def create_job(request: Request, caller: AnalyzeCaller, platform: PlatformDep) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        job = await _from_upload(request, caller, platform)
+        job, characters = await _from_upload(request, caller, platform), 0
     else:
         try:
             body = JobRequest.model_validate_json(await request.body())
@@ -154,7 +169,6 @@ async def create_job(request: Request, caller: AnalyzeCaller, platform: Platform
         if body.ids is not None and len(body.ids) != len(body.texts):
             raise Problem(422, f"ids has {len(body.ids)} entries for {len(body.texts)} texts")
         characters = check_texts(platform, body.texts)
-        await take_texts(platform, caller, len(body.texts), characters)
         ids = body.ids or [None] * len(body.texts)
         items = (
             (record_id, text, None if text.strip() else "empty text")
@@ -163,6 +177,7 @@ async def create_job(request: Request, caller: AnalyzeCaller, platform: Platform
         job = await asyncio.to_thread(
             records.create_analyze_job, platform.store, items, body.job_options(), caller.key_id
         )
+    await _charge(platform, caller, job, characters)
     platform.queue.enqueue(job["id"])
     return job
 
