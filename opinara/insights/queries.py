@@ -5,6 +5,7 @@ Every function reads; none writes. Results are plain dicts, ready for JSON (the 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from opinara.insights.aggregates import REVIEW_LEVEL
 from opinara.store.models import AspectDaily, AspectMention, Product, Review
 
 Period = Literal["day", "week", "month"]
+COUNTS = ("mentions", "positive", "negative", "neutral", "mixed", "rating_centi_sum", "rating_count")
+MIX = COUNTS[:5]  # the sentiment mix: mentions and each label
 SNIPPET_RADIUS = 70
 
 
@@ -36,10 +39,7 @@ def find_product(session: Session, ref: str) -> Product:
 
 
 def _totals(session: Session, product_ids: list[int] | None = None) -> dict[tuple[int, str], dict[str, int]]:
-    columns = [
-        func.sum(getattr(AspectDaily, c)).label(c)
-        for c in ("mentions", "positive", "negative", "neutral", "mixed", "rating_centi_sum", "rating_count")
-    ]
+    columns = [func.sum(getattr(AspectDaily, c)).label(c) for c in COUNTS]
     query = select(AspectDaily.product_id, AspectDaily.aspect_group, *columns).group_by(
         AspectDaily.product_id, AspectDaily.aspect_group
     )
@@ -73,12 +73,7 @@ def products(session: Session, top: int = 3, min_mentions: int = 2) -> list[dict
     out = []
     for product in session.scalars(select(Product).order_by(Product.id)):
         groups = by_product.get(product.id, {})
-        review_level = groups.get(
-            REVIEW_LEVEL,
-            dict.fromkeys(
-                ("mentions", "positive", "negative", "neutral", "mixed", "rating_centi_sum", "rating_count"), 0
-            ),
-        )
+        review_level = groups.get(REVIEW_LEVEL, dict.fromkeys(COUNTS, 0))
         aspects = [
             _aspect_entry(g, c) for g, c in groups.items() if g != REVIEW_LEVEL and c["mentions"] >= min_mentions
         ]
@@ -164,10 +159,24 @@ def period_start(day: date, by: Period) -> date:
     return day
 
 
-def trends(session: Session, ref: str, aspect: str | None = None, by: Period = "month") -> dict[str, Any]:
-    """Mentions and net sentiment per period, for the product or one of its aspect groups."""
+def _check_period(by: str) -> None:
     if by not in ("day", "week", "month"):
         raise InputError(f"--by must be day, week or month, not {by!r}")
+
+
+def _by_period(rows: Iterable[Any], by: Period, names: tuple[str, ...]) -> list[tuple[date, dict[str, int]]]:
+    """Daily rows summed into periods (``name`` columns), oldest first."""
+    buckets: dict[date, dict[str, int]] = {}
+    for row in rows:
+        bucket = buckets.setdefault(period_start(row.day, by), defaultdict(int))
+        for name in names:
+            bucket[name] += int(getattr(row, name) or 0)
+    return sorted(buckets.items())
+
+
+def trends(session: Session, ref: str, aspect: str | None = None, by: Period = "month") -> dict[str, Any]:
+    """Mentions and net sentiment per period, for the product or one of its aspect groups."""
+    _check_period(by)
     product = find_product(session, ref)
     group = REVIEW_LEVEL if aspect is None else aspect
     rows = session.execute(
@@ -175,11 +184,6 @@ def trends(session: Session, ref: str, aspect: str | None = None, by: Period = "
         .where(AspectDaily.product_id == product.id, AspectDaily.aspect_group == group)
         .order_by(AspectDaily.day)
     ).scalars()
-    buckets: dict[date, dict[str, int]] = {}
-    for row in rows:
-        bucket = buckets.setdefault(period_start(row.day, by), defaultdict(int))
-        for name in ("mentions", "positive", "negative", "neutral", "mixed", "rating_centi_sum", "rating_count"):
-            bucket[name] += getattr(row, name)
     periods = [
         {
             "period": start.isoformat(),
@@ -191,7 +195,7 @@ def trends(session: Session, ref: str, aspect: str | None = None, by: Period = "
             if counts["rating_count"]
             else None,
         }
-        for start, counts in sorted(buckets.items())
+        for start, counts in _by_period(rows, by, COUNTS)
     ]
     return {
         "product": {"id": product.id, "external_id": product.external_id, "title": product.title},
@@ -262,32 +266,23 @@ def drivers(
 
 def overview(session: Session, by: Period = "month") -> dict[str, Any]:
     """Review volume and sentiment mix per period over every product."""
-    if by not in ("day", "week", "month"):
-        raise InputError(f"by must be day, week or month, not {by!r}")
-    buckets: dict[date, dict[str, int]] = {}
+    _check_period(by)
     rows = session.execute(
-        select(AspectDaily.day, *(func.sum(getattr(AspectDaily, c)).label(c) for c in _MIX))
+        select(AspectDaily.day, *(func.sum(getattr(AspectDaily, c)).label(c) for c in MIX))
         .where(AspectDaily.aspect_group == REVIEW_LEVEL)
         .group_by(AspectDaily.day)
     )
-    for row in rows:
-        bucket = buckets.setdefault(period_start(row.day, by), defaultdict(int))
-        for name in _MIX:
-            bucket[name] += int(getattr(row, name) or 0)
     return {
         "by": by,
         "periods": [
             {
                 "period": start.isoformat(),
-                **{name: counts[name] for name in ("mentions", "positive", "negative", "neutral", "mixed")},
+                **{name: counts[name] for name in MIX},
                 "net_sentiment": net(counts["positive"], counts["negative"], counts["mentions"]),
             }
-            for start, counts in sorted(buckets.items())
+            for start, counts in _by_period(rows, by, MIX)
         ],
     }
-
-
-_MIX = ("mentions", "positive", "negative", "neutral", "mixed")
 
 
 def aspect_changes(session: Session, start: date, end: date, min_mentions: int = 3, limit: int = 10) -> dict[str, Any]:
