@@ -60,23 +60,46 @@ class Settings(BaseSettings):
     max_batch_texts: int = Field(default=100, ge=1, le=10_000)  # POST /v1/analyze/batch
     max_job_texts: int = Field(default=1_000_000, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # JSON bodies
-    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)  # job file uploads
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)  # job file uploads, as sent (compressed)
+    max_upload_decompressed_bytes: int = Field(default=4 * 1024**3, ge=1024)  # what a .gz upload may unpack to
+    max_line_bytes: int = Field(default=1024 * 1024, ge=1024)  # a longer line of an upload is skipped, never held
     batch_max_size: int = Field(default=64, ge=1, le=4096)  # dynamic batching: texts per model call
     batch_max_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)  # extra wait to fill a batch
+    # Backpressure: requests waiting for the analyzer, in texts and characters; over either, 503 + Retry-After.
+    batch_queue_max_texts: int = Field(default=4096, ge=1)
+    batch_queue_max_chars: int = Field(default=8_000_000, ge=1000)
+    api_threads: int = Field(default=32, ge=4, le=512)  # threads for blocking route work; the DB pool is sized to them
     cache_size: int = Field(default=10_000, ge=0)  # results kept in process; 0 turns the cache off
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     default_rate_limit: str = "600/minute"  # for keys created without --rate-limit
     key_revocation_poll_seconds: float = Field(default=0.25, gt=0, le=60)  # a revoked key stops within this
+    unknown_key_cache_seconds: float = Field(default=5.0, ge=0, le=600)  # a key found invalid is not looked up again
+    failed_auth_limit: str = "30/minute"  # failed authentications per client address before 429
+    auth_queue_max: int = Field(default=256, ge=1)  # key lookups waiting for the database; over it, 503
+    max_queued_jobs_per_key: int = Field(default=20, ge=1)
+    max_queued_upload_bytes_per_key: int = Field(default=4 * 1024**3, ge=1024)
     embedded_workers: int = Field(default=1, ge=0, le=64)  # job worker threads inside `opinara serve`
     job_chunk_size: int = Field(default=256, ge=1, le=10_000)  # texts per committed step of a job
+    job_chunk_chars: int = Field(default=200_000, ge=1000)  # ... and at most this many characters
     job_lease_seconds: float = Field(default=60.0, gt=0)  # a running job silent this long is retried
     job_max_attempts: int = Field(default=3, ge=1)
-    log_format: Literal["json", "text"] = "json"
+    job_retention_days: float | None = Field(default=30.0, gt=0)  # finished jobs and their results; None keeps them
+    text_retention_days: float | None = Field(default=None, gt=0)  # stored review texts; None keeps them
+    maintenance_interval_seconds: float = Field(default=3600.0, gt=0)  # how often `serve` runs the maintenance pass
+    # Author ids and cache keys are keyed hashes: the key lives outside the database (this setting, or a
+    # file created with mode 0600 in data_dir on first use).
+    secret_key: SecretStr | None = None
+
+    # Output: json when stderr is not a terminal, one readable line per record when it is (auto)
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # Dashboard (opinara dashboard): it reads everything through the API
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    dashboard_host: str = "127.0.0.1"  # another address needs dashboard_password
+    dashboard_password: SecretStr | None = None
 
     @field_validator("allowed_models", mode="before")
     @classmethod

@@ -14,21 +14,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from opinara.errors import InputError, NotFoundError
+from opinara.errors import InputError, JobConflict, JobNotFound
 from opinara.store.db import Store
 from opinara.store.models import Job, JobItem, RejectedRecord
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 INSERT_CHUNK = 1000
-
-
-class JobNotFound(NotFoundError):
-    code = "E401"
-
-
-class JobConflict(InputError):
-    code = "E402"
 
 
 def now() -> datetime:

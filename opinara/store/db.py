@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from opinara.config import Settings
-from opinara.errors import StoreError
+from opinara.errors import StoreError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,19 +28,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def pool_size(settings: Settings) -> int:
+    """Connections for the threads that use the database: the API's thread pool, the embedded job
+    workers, and the few background threads (key lookups and polls, usage flush, reaper, maintenance)."""
+    return settings.api_threads + settings.embedded_workers + 5
+
+
 def make_engine(settings: Settings) -> Engine:
-    """An engine for the configured database; the SQLite file's folder is created when needed."""
+    """An engine for the configured database; the SQLite file's folder is created when needed.
+
+    Statement parameters never appear in SQLAlchemy's error messages (``hide_parameters``): they may
+    hold review texts, and errors reach logs."""
     url = settings.resolved_database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    size = pool_size(settings)
     try:
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            # A pool large enough for a busy server's threads: new SQLite connections (and their pragmas) are costly.
-            engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20)
+            # New SQLite connections (and their pragmas) are costly: keep one per thread that may need one.
+            engine = create_engine(
+                url, connect_args={"timeout": 30}, pool_size=size, max_overflow=size, hide_parameters=True
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(
+                url, pool_pre_ping=True, pool_size=size, max_overflow=4, pool_timeout=10, hide_parameters=True
+            )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise StoreError(f"cannot use database {redact_url(url)}: {exc}") from exc
     return engine
@@ -92,6 +107,13 @@ def upgrade(engine: Engine) -> list[str]:
     return pending
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error means "not answering now" rather than "this statement is wrong"."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and (isinstance(exc, OperationalError) or exc.connection_invalidated)
+
+
 def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("reviews")
 
@@ -105,9 +127,17 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        A database that does not answer (down, locked past the busy timeout, out of connections)
+        raises :class:`StoreUnavailable`, which the API answers with 503 and Retry-After."""
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except (DBAPIError, PoolTimeout) as exc:
+            if is_outage(exc):
+                raise StoreUnavailable(f"the database is unavailable ({type(exc).__name__}); try again shortly", 5) from exc
+            raise
 
     @property
     def dialect(self) -> str:

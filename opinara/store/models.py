@@ -55,6 +55,37 @@ class Product(Base):
     category: Mapped[str | None] = mapped_column(String(256))
 
 
+class ProductVariant(Base):
+    """An id the source uses for a product (an ASIN): several variants (colours, sizes) form one product family.
+
+    The family is the ``products`` row that insights are counted for; every id a source gave it, its
+    own included, is a variant, so a review filed under any of them finds the family."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_variants_source_external"),
+        Index("ix_variants_product", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+
+
+class ProductReviewCount(Base):
+    """Stored reviews per product, how many count in the aggregates, and why the others do not.
+
+    ``reason`` is ``stored`` (every review), ``counted`` (quality at least ``AGGREGATE_MIN_QUALITY``)
+    or a quality flag, counted over the reviews left out."""
+
+    __tablename__ = "product_review_counts"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reviews: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Review(Base):
     __tablename__ = "reviews"
     __table_args__ = (
@@ -92,6 +123,10 @@ class Analysis(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
     model_version: Mapped[str] = mapped_column(String(128))
+    # The registered components that produced it (sentiment.encoder.v1, aspects.tagger.v1): with the model
+    # version, a stored result keeps its meaning after an upgrade.
+    component: Mapped[str | None] = mapped_column(String(64))
+    aspects_component: Mapped[str | None] = mapped_column(String(64))
     label: Mapped[str | None] = mapped_column(String(16))
     positive: Mapped[float | None] = mapped_column(Float)
     negative: Mapped[float | None] = mapped_column(Float)
@@ -184,6 +219,7 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     rate_limit: Mapped[str] = mapped_column(String(64))  # a `limits` expression: "600/minute"
     daily_quota: Mapped[int | None] = mapped_column(Integer)  # texts per UTC day
+    redact_pii: Mapped[bool] = mapped_column(Boolean, default=False)  # every request of this key is redacted
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
