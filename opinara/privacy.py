@@ -18,7 +18,7 @@ from pathlib import Path
 from opinara.config import Settings
 from opinara.errors import InputError
 
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 _lock = threading.Lock()
 _loaded: dict[Path, bytes] = {}
 
