@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from opinara.analysis.schema import PiiEntity
+from opinara.analysis.schema import AnalysisResult, PiiEntity
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +83,32 @@ def redact(text: str, entities: list[PiiEntity]) -> str:
         cursor = entity.end
     parts.append(text[cursor:])
     return "".join(parts)
+
+
+def _masked(text: str, start: int, end: int, entities: list[PiiEntity]) -> str | None:
+    """The span ``text[start:end]`` with the entities it overlaps redacted; None when it overlaps none."""
+    inside = [e for e in entities if e.start < end and e.end > start]
+    if not inside:
+        return None
+    clipped = [e.model_copy(update={"start": max(e.start, start) - start, "end": min(e.end, end) - start}) for e in inside]
+    return redact(text[start:end], clipped)
+
+
+def mask_pii(result: AnalysisResult, text: str) -> AnalysisResult:
+    """``result`` with every string taken from ``text`` (aspect terms, opinions, explanation words) that
+    overlaps a PII entity redacted; offsets stay those of ``text``."""
+    entities = result.pii
+
+    def fix(item, start: int, end: int):  # type: ignore[no-untyped-def]
+        masked = _masked(text, start, end, entities)
+        return item if masked is None else item.model_copy(update={"text": masked})
+
+    aspects = []
+    for aspect in result.aspects:
+        update: dict[str, object] = {"opinions": [fix(o, o.start, o.end) for o in aspect.opinions]}
+        term = _masked(text, aspect.start, aspect.end, entities)
+        if term is not None:  # the group is the term's canonical form: it would repeat the entity too
+            update |= {"term": term, "group": term}
+        aspects.append(aspect.model_copy(update=update))
+    explanation = [fix(item, item.start, item.end) for item in result.explanation]
+    return result.model_copy(update={"aspects": aspects, "explanation": explanation})

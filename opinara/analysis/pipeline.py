@@ -14,8 +14,8 @@ from typing import Any
 
 from opinara.analysis import registry
 from opinara.analysis.aspects.base import AspectExtractor
-from opinara.analysis.pii import redact
-from opinara.analysis.schema import AnalysisResult, ExplanationItem, Language, Notice, SentenceResult
+from opinara.analysis.pii import mask_pii, redact
+from opinara.analysis.schema import AnalysisResult, ExplanationItem, Language, ModelInfo, Notice, SentenceResult
 from opinara.analysis.sentiment.base import Prediction, SentimentBackend, to_sentiment
 from opinara.analysis.text import split_sentences
 from opinara.config import Settings
@@ -41,22 +41,29 @@ class Analyzer:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.notices: list[Notice] = []
+        self.component = ""
         self.backend = self._build_backend()
         self.language = registry.create("language.lingua.v1", self.settings)
         self._aspects: AspectExtractor | None = None
         self._pii: Any = None
 
     def _build_backend(self) -> SentimentBackend:
-        name = f"sentiment.{'vader' if self.settings.backend == 'lexicon' else self.settings.backend}.v1"
+        self.component = f"sentiment.{'vader' if self.settings.backend == 'lexicon' else self.settings.backend}.v1"
         try:
-            return registry.create(name, self.settings)
+            return registry.create(self.component, self.settings)
         except ModelLoadError as exc:
             if self.settings.backend != "encoder" or self.settings.model:
                 raise
             message = f"the default encoder model could not load ({exc.message}); using the lexicon backend"
             log.warning(message)
             self.notices.append(Notice(code="backend_fallback", message=message))
-            return registry.create("sentiment.vader.v1", self.settings)
+            self.component = "sentiment.vader.v1"
+            return registry.create(self.component, self.settings)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """The sentiment model and the component that runs it."""
+        return self.backend.info.model_copy(update={"component": self.component})
 
     @property
     def aspects(self) -> AspectExtractor:
@@ -77,8 +84,16 @@ class Analyzer:
             self._pii = registry.create("pii.presidio.v1", self.settings)
         return self._pii
 
+    def redact(self, texts: list[str]) -> list[str]:
+        """``texts`` with every PII entity replaced by ``<TYPE>``: what is stored when redaction is on."""
+        return [redact(text, found) for text, found in zip(texts, self.pii(texts), strict=True)]
+
     def analyze(self, texts: list[str], options: AnalyzeOptions | None = None) -> list[AnalysisResult]:
-        """Analyze a batch; results come back in input order."""
+        """Analyze a batch; results come back in input order.
+
+        With redaction on, no string of a result repeats PII: an aspect term, opinion or explanation
+        word that overlaps an entity is replaced by the entity's ``<TYPE>``, so a result can be cached
+        and stored without the raw text."""
         options = options or AnalyzeOptions()
         for index, text in enumerate(texts):
             if len(text) > self.settings.max_text_chars:
@@ -125,24 +140,23 @@ class Analyzer:
             aspects = dict(zip(supported, found, strict=True))
         pii = self.pii(texts) if want_pii else [[] for _ in texts]
 
+        model = self.model_info.model_copy(update={"aspects": self.aspects.name if want_aspects else None})
         results = []
         for index, text in enumerate(texts):
             prediction = predictions.get(index)
-            doc_aspects = aspects.get(index, [])
-            results.append(
-                AnalysisResult(
-                    text_length=len(text),
-                    language=languages[index],
-                    sentiment=self._sentiment(prediction, doc_aspects),
-                    sentences=self._sentences(sentences[index], prediction),
-                    aspects=doc_aspects,
-                    pii=pii[index],
-                    redacted_text=redact(text, pii[index]) if want_redaction else None,
-                    explanation=self._explanation(text, prediction),
-                    model=self.backend.info,
-                    warnings=warnings[index],
-                )
+            result = AnalysisResult(
+                text_length=len(text),
+                language=languages[index],
+                sentiment=self._sentiment(prediction, aspects.get(index, [])),
+                sentences=self._sentences(sentences[index], prediction),
+                aspects=aspects.get(index, []),
+                pii=pii[index],
+                redacted_text=redact(text, pii[index]) if want_redaction else None,
+                explanation=self._explanation(text, prediction),
+                model=model,
+                warnings=warnings[index],
             )
+            results.append(mask_pii(result, text) if want_redaction and pii[index] else result)
         return results
 
     def analyze_stream(self, texts: Iterable[str], options: AnalyzeOptions | None = None) -> Iterator[AnalysisResult]:

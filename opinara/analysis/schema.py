@@ -80,6 +80,8 @@ class ModelInfo(BaseModel):
     name: str
     version: str
     runtime: str | None = None
+    component: str | None = Field(default=None, description="The registered sentiment component: sentiment.encoder.v1")
+    aspects: str | None = Field(default=None, description="The aspect extractor's component, when aspects were asked for")
 
 
 class Notice(BaseModel):

@@ -9,7 +9,9 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+import anyio.to_thread
 from opinara.api import problems
+from opinara.api.guard import Guard
 from opinara.api.middleware import RequestContext
 from opinara.api.routes import analyze, health, jobs, products
 from opinara.config import Settings
@@ -28,6 +30,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = platform is None
+        # Blocking route work runs on this many threads, and the database pool has a connection for each.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         current = platform or Platform(settings)
         if owned:
             current.start(workers=settings.embedded_workers)
@@ -51,7 +55,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     problems.install(app)
     for module in (analyze, jobs, products, health):
         app.include_router(module.router)
-    app.add_middleware(
-        RequestContext, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
-    )
+    # Outermost first: the request id exists before the guard answers 401, 413 or 429.
+    app.add_middleware(Guard, routes=app.router.routes, platform=lambda scope: scope["app"].state.platform)
+    app.add_middleware(RequestContext)
     return app

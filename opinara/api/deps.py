@@ -1,18 +1,24 @@
-"""Dependencies shared by the routes: the platform's services and the caller's key, scope and limits."""
+"""Dependencies shared by the routes: the platform's services, the caller's key, scopes and quota.
+
+A route names who may call it with one of the caller aliases below. The alias carries a
+:class:`~opinara.api.guard.Policy` that the guard middleware reads to authenticate the caller from
+the headers before the body is read; the dependency itself only hands the verified caller over,
+and documents the API-key schemes in the OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from opinara.access.keys import Caller
-from opinara.access.limits import Decision
-from opinara.api.problems import Problem
-from opinara.observability.metrics import RATE_LIMITED
+from opinara.api.guard import BodyKind, Policy, refuse
+from opinara.errors import AuthenticationError
 from opinara.platform import Platform
+
+_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
 
 
 async def get_platform(request: Request) -> Platform:  # async: no thread-pool hop per request
@@ -22,73 +28,43 @@ async def get_platform(request: Request) -> Platform:  # async: no thread-pool h
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return request.headers.get("x-api-key") or None
+def caller(*scopes: str, body: BodyKind = "json") -> object:
+    """A dependency for callers holding any of ``scopes`` (or admin), checked by the guard middleware."""
+
+    async def dependency(
+        request: Request, _bearer: object = Security(_BEARER), _header: object = Security(_HEADER)
+    ) -> Caller:
+        verified = request.scope.get("state", {}).get("caller")
+        if verified is None:  # the guard runs before every route; reaching here without it is a wiring bug
+            raise AuthenticationError("an API key is required")
+        return verified
+
+    dependency.opinara_policy = Policy(scopes, body)  # type: ignore[attr-defined]
+    return Depends(dependency)
 
 
-async def _authorize(request: Request, platform: Platform, scope: str) -> Caller:
-    key = _presented_key(request)
-    if key is None:
-        raise Problem(
-            401,
-            "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-            {"WWW-Authenticate": "Bearer"},
-        )
-    loop = asyncio.get_running_loop()
-    caller = platform.keys.cached(key) or await loop.run_in_executor(platform.auth_thread, platform.keys.lookup, key)
-    if caller is None:
-        raise Problem(401, "the API key is not valid or has been revoked", {"WWW-Authenticate": "Bearer"})
-    if not caller.allows(scope):
-        raise Problem(403, f"the key {caller.name!r} lacks the {scope!r} scope", scopes=sorted(caller.scopes))
-    if platform.limiter.shared:  # Redis: a network round trip, kept off the event loop
-        decision = await loop.run_in_executor(
-            platform.auth_thread, platform.limiter.check_rate, caller.key_id, caller.rate_limit
-        )
-    else:
-        decision = platform.limiter.check_rate(caller.key_id, caller.rate_limit)
-    request.scope.setdefault("state", {})["rate_headers"] = decision.headers()
-    if not decision.allowed:
-        raise _refused(decision, f"rate limit of {caller.rate_limit} exceeded for key {caller.name!r}")
-    platform.usage.record(caller.key_id, requests=1)
-    return caller
+AnalyzeCaller = Annotated[Caller, caller("analyze")]
+ReadCaller = Annotated[Caller, caller("read")]
+AdminCaller = Annotated[Caller, caller("admin")]
+IngestCaller = Annotated[Caller, caller("ingest")]
+# Jobs: submitted with analyze (texts) or ingest (review files); read back by their owner with any scope.
+SubmitCaller = Annotated[Caller, caller("analyze", "ingest", body="upload")]
+OwnerCaller = Annotated[Caller, caller("analyze", "read", "ingest")]
 
 
-def _refused(decision: Decision, detail: str) -> Problem:
-    """A 429 naming the limit that refused (``rate limit`` or ``daily quota``), with its headers."""
-    RATE_LIMITED.labels(decision.reason).inc()
-    return Problem(429, detail, decision.headers(), limit=decision.reason)
+def redaction(caller: Caller, requested: bool | None) -> bool | None:
+    """The request's redaction option, forced on for a key whose policy is to redact."""
+    return True if caller.redact_pii else requested
 
 
-async def take_texts(platform: Platform, caller: Caller, texts: int, characters: int) -> None:
+async def charge_texts(platform: Platform, caller: Caller, texts: int, characters: int) -> None:
     """Charge ``texts`` to the key's daily quota (429 when exhausted) and record the usage."""
     if caller.daily_quota is not None and texts > 0:
-        take = functools.partial(platform.limiter.take_quota, caller.key_id, caller.daily_quota, texts)
-        if platform.limiter.shared:
-            decision = await asyncio.get_running_loop().run_in_executor(platform.auth_thread, take)
-        else:
-            decision = take()
+        decision = await platform.auth.take_quota(caller, texts)
         if not decision.allowed:
-            raise _refused(
+            raise refuse(
                 decision,
                 f"daily quota of {caller.daily_quota} texts used up for key {caller.name!r} "
                 f"({decision.remaining} left today; {texts} requested)",
             )
     platform.usage.record(caller.key_id, texts=texts, characters=characters)
-
-
-def require(scope: str):
-    """A dependency that admits keys with ``scope`` (or admin) within their rate limit."""
-
-    async def dependency(request: Request, platform: PlatformDep) -> Caller:
-        return await _authorize(request, platform, scope)
-
-    return Depends(dependency)
-
-
-AnalyzeCaller = Annotated[Caller, require("analyze")]
-ReadCaller = Annotated[Caller, require("read")]
-AdminCaller = Annotated[Caller, require("admin")]

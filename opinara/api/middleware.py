@@ -1,4 +1,4 @@
-"""One ASGI middleware for what every request needs: an id, a body-size limit, metrics and a log line."""
+"""One ASGI middleware for what every request needs: an id, metrics and a log line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opinara.api.problems import Problem, problem_response
 from opinara.observability.logs import request_id
 from opinara.observability.metrics import REQUEST_LATENCY, REQUESTS
 
@@ -20,10 +19,8 @@ QUIET_PATHS = frozenset({"/health", "/metrics"})  # scraped often; counted in me
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body = max_body_bytes
-        self.max_upload = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,8 +32,6 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
-        is_upload = headers.get("content-type", "").startswith("multipart/form-data")
-        limit = self.max_upload if is_upload else self.max_body
         state: dict[str, Any] = scope.setdefault("state", {})
 
         async def send_with_context(message: Message) -> None:
@@ -50,29 +45,8 @@ class RequestContext:
                 message["headers"] = headers
             await send(message)
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise Problem(413, f"the request body exceeds the limit of {limit} bytes", limit="body size")
-            return message
-
         try:
-            length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                response = problem_response(
-                    413,
-                    f"the request body ({length} bytes) exceeds the limit of {limit} bytes",
-                    scope["path"],
-                    limit="body size",
-                )
-                await response(scope, receive, send_with_context)
-            else:
-                await self.app(scope, limited_receive, send_with_context)
+            await self.app(scope, receive, send_with_context)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from opinara.errors import (
     AccessError,
+    AnalysisFailed,
     AuthenticationError,
     FieldError,
     InputError,
@@ -98,7 +99,7 @@ def status_for(exc: OpinaraError) -> int:
         (NotFoundError, 404),
         (JobConflict, 409),
         (LimitExceeded, 413),
-        ((UnknownComponentError, InputError), 422),
+        ((UnknownComponentError, InputError, AnalysisFailed), 422),
         ((Unavailable, ModelLoadError, StoreError), 503),
     )
     for kinds, status in checks:

@@ -1,5 +1,5 @@
 """Data-quality flags and a score for each review; low-quality reviews stay queryable but are left
-out of aggregates (``score < AGGREGATE_MIN_QUALITY``)."""
+out of aggregates (``score < insights.aggregates.AGGREGATE_MIN_QUALITY``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import re
 
 from opinara.analysis.schema import AnalysisResult
 
-AGGREGATE_MIN_QUALITY = 0.5
 SHORT_WORDS = 3
+# A text this long, found word for word under another author, was copied (spam, a template, a bot);
+# a short one ("Great gift") is just what many people write.
+COPIED_TEXT_WORDS = 12
 # Detection is restricted to the configured languages, so a long text they all fit badly is likely another one.
 UNSURE_LANGUAGE_MIN_CHARS = 80
 UNSURE_LANGUAGE_CONFIDENCE = 0.1
@@ -19,7 +21,7 @@ PENALTIES = {
     "empty": 1.0,
     "short": 0.3,
     "language": 0.6,  # not in a language the analysis supports
-    "duplicate_text": 0.6,  # the same text was already stored for another review
+    "duplicate_text": 0.6,  # the same author's text again, or a long text copied from another author
     "spam": 0.6,
 }
 
@@ -33,8 +35,19 @@ def spam_signals(text: str) -> bool:
     return bool(_URL.search(text) or _REPEATED.search(text) or shouting or repetitive)
 
 
+def is_duplicate_text(text: str, author: str | None, earlier_authors: set[str | None]) -> bool:
+    """Whether ``text`` repeats an earlier review: the same author wrote it before, or it is long and
+    another author wrote it word for word. ``earlier_authors``: the authors (None: anonymous) of stored
+    reviews with the same text; an anonymous author is nobody's same author."""
+    if not earlier_authors:
+        return False
+    if author is not None and author in earlier_authors:
+        return True
+    return len(_WORD.findall(text)) >= COPIED_TEXT_WORDS
+
+
 def quality_flags(text: str, result: AnalysisResult, duplicate_text: bool) -> list[str]:
-    """Flags for one review from its text and analysis; ``duplicate_text``: the same text is already stored."""
+    """Flags for one review from its text and analysis; ``duplicate_text``: see :func:`is_duplicate_text`."""
     flags = []
     words = _WORD.findall(text)
     if not words:

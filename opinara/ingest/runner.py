@@ -1,10 +1,15 @@
 """Ingest review files: stream, analyze, store each batch in one transaction with its checkpoint.
 
-- Idempotent: a review's key (source + review id, or a hash of author, product, time and text) is
-  unique; keys already stored, or seen earlier in the file, count as duplicates and are skipped.
+- Idempotent: a review's key (source + review id, or a keyed hash of author, time and text) is
+  unique; keys already stored, or seen earlier in the file, count as duplicates and are skipped. A
+  review filed again under another id of its product family joins the families (``families``).
 - Resumable: the checkpoint (last line done) is committed with the batch it covers, so a run killed
   at any point continues where it stopped, and its final counts equal those of one clean run.
 - Bad records go to ``rejected_records`` with line number, reason and raw excerpt; the run goes on.
+  A record the analyzer or the database refuses is narrowed down to itself: the rest of its batch is
+  stored. A run taken over by another worker does not fail on records the first one rejected.
+- Private: with redaction on, texts are redacted before they are analyzed or stored, and rejected
+  records keep neither excerpt nor quoted values.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,15 +25,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from opinara.analysis.pipeline import AnalyzeOptions, Analyzer
+from opinara.analysis.pipeline import Analyzer
 from opinara.analysis.schema import AnalysisResult
 from opinara.errors import InputError
-from opinara.ingest.quality import quality_flags, quality_score
+from opinara.ingest.families import Families
+from opinara.ingest.quality import is_duplicate_text, quality_flags, quality_score
 from opinara.ingest.review_formats import (
     CSV,
     FORMATS,
+    RecordProblem,
     ReviewRecord,
     detect_review_format,
     read_csv_reviews,
@@ -36,12 +44,14 @@ from opinara.ingest.review_formats import (
 )
 from opinara.ingest.text_records import open_binary
 from opinara.insights import aggregates
+from opinara.privacy import Pseudonymizer
 from opinara.store.db import Store
 from opinara.store.models import IngestRun, RejectedRecord, Review
-from opinara.store.writes import ensure_products, insert_reviews, store_analyses
+from opinara.store.writes import insert_reviews, insert_statement, store_analyses
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (bytes read, reviews stored so far)
+Item = tuple[int, ReviewRecord | RecordProblem, str]  # (line, record or why it was rejected, raw excerpt)
 
 
 @dataclass
@@ -50,6 +60,7 @@ class IngestOptions:
     format: str | None = None  # amazon-2023, amazon-2018, csv; None detects
     mapping: dict[str, str] = field(default_factory=dict)
     batch_size: int = 256
+    redact_pii: bool = False  # store redacted texts, and no excerpt or value of a rejected record
 
 
 @dataclass
@@ -74,19 +85,13 @@ def input_key(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-class _CountingReader:
-    """Wraps a raw file to report how many (compressed) bytes were read, for the progress bar."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-
-    @property
-    def position(self) -> int:
-        inner = getattr(self.raw, "fileobj", None) or self.raw
-        try:
-            return inner.tell()
-        except (OSError, ValueError):
-            return 0
+def _position(raw: BinaryIO) -> int:
+    """How many (compressed) bytes of the file were read, for progress."""
+    inner = getattr(raw, "fileobj", None) or raw
+    try:
+        return inner.tell()
+    except (OSError, ValueError):
+        return 0
 
 
 def _detect(path: Path, requested: str | None) -> str:
@@ -99,20 +104,21 @@ def _detect(path: Path, requested: str | None) -> str:
         return detect_review_format(stream, str(path), bool(suffixes) and suffixes[-1] == ".csv")
 
 
-def _records(
-    stream: BinaryIO, fmt: str, mapping: dict[str, str], start: int
-) -> Iterator[tuple[int, ReviewRecord | str, str]]:
-    if fmt == CSV:
-        return read_csv_reviews(stream, mapping, start)
-    return read_json_reviews(stream, fmt, start)
-
-
 class Ingester:
     """Runs ingest runs against one store with one analyzer."""
 
-    def __init__(self, store: Store, analyzer: Analyzer) -> None:
+    def __init__(self, store: Store, analyzer: Analyzer, pseudonymize: Pseudonymizer | None = None) -> None:
         self.store = store
         self.analyzer = analyzer
+        self.pseudonymize = pseudonymize or Pseudonymizer.for_settings(analyzer.settings)
+        self._keys = Pseudonymizer.for_settings(analyzer.settings, "review-key")
+
+    def _records(self, stream: BinaryIO, fmt: str, mapping: dict[str, str], start: int) -> Iterator[Item]:
+        settings = self.analyzer.settings
+        limits = {"max_line_bytes": settings.max_line_bytes}
+        if fmt == CSV:
+            return read_csv_reviews(stream, mapping, start, self.pseudonymize, **limits)
+        return read_json_reviews(stream, fmt, start, self.pseudonymize, **limits)
 
     def ingest(
         self, path: Path, options: IngestOptions | None = None, progress: Progress | None = None
@@ -126,20 +132,19 @@ class Ingester:
         resumed_from = run.checkpoint_line
         started = time.monotonic()
         stream = open_binary(path)
-        counter = _CountingReader(stream)
-        batch: list[tuple[int, ReviewRecord | str, str]] = []
+        batch: list[Item] = []
         try:
-            for item in _records(stream, fmt, options.mapping, run.checkpoint_line):
+            for item in self._records(stream, fmt, options.mapping, run.checkpoint_line):
                 batch.append(item)
                 if len(batch) >= options.batch_size:
-                    self._store_batch(run, source, batch)
+                    self._store_batch(run, source, batch, options)
                     batch = []
                     if progress:
-                        progress(counter.position, run.stored)
+                        progress(_position(stream), run.stored)
             if batch:
-                self._store_batch(run, source, batch)
-        except Exception as exc:
-            self._finish(run, "failed", time.monotonic() - started, error=str(exc))
+                self._store_batch(run, source, batch, options)
+        except BaseException as exc:
+            self._finish(run, "failed", time.monotonic() - started, error=f"{type(exc).__name__}: {exc}"[:500])
             raise
         finally:
             stream.close()
@@ -168,7 +173,7 @@ class Ingester:
                 .order_by(IngestRun.id.desc())
             ).first()
             if unfinished is not None:
-                log.info("resuming ingest run %s of %s at line %s", unfinished.id, path, unfinished.checkpoint_line)
+                log.info("resuming ingest run %s at line %s", unfinished.id, unfinished.checkpoint_line)
                 unfinished.status = "running"
                 return unfinished
             run = IngestRun(
@@ -199,25 +204,38 @@ class Ingester:
                 .values(status=status, error=error, finished_at=datetime.now(UTC), seconds=run.seconds)
             )
 
-    def _store_batch(self, run: IngestRun, source: str, batch: list[tuple[int, ReviewRecord | str, str]]) -> None:
+    def _store_batch(self, run: IngestRun, source: str, batch: list[Item], options: IngestOptions) -> None:
+        private = options.redact_pii
         good: list[tuple[int, ReviewRecord]] = []
         rejected: list[dict[str, object]] = []
+
+        def reject(line: int, problem: RecordProblem, excerpt: str = "") -> None:
+            reason = problem.reason(private)
+            rejected.append(
+                {"run_id": run.id, "line": line, "reason": reason, "raw_excerpt": "" if private else excerpt}
+            )
+
         for line, item, excerpt in batch:
             if isinstance(item, ReviewRecord):
                 good.append((line, item))
             else:
-                rejected.append({"run_id": run.id, "line": line, "reason": item, "raw_excerpt": excerpt})
+                reject(line, item, excerpt)
+        parse_rejected = len(rejected)
         with self.store.session() as session:
-            fresh, duplicates = self._new_records(session, source, [r for _, r in good])
-            results = self.analyzer.analyze([r.text for r in fresh], AnalyzeOptions()) if fresh else []
-            stored = self._write(session, source, run.id, fresh, results)
-            if rejected:
-                session.execute(RejectedRecord.__table__.insert(), rejected)
+            families = Families(session, source)
+            fresh = self._new_records(session, families, source, good)
+            if private and fresh:
+                self._redact(fresh)
+            analyzed = self._analyze(fresh, reject)
+            stored = self._write_narrowed(session, families, source, run.id, analyzed, reject)
+            if rejected:  # a worker that took this run over may find the rows its predecessor rejected
+                session.execute(insert_statement(session, RejectedRecord).on_conflict_do_nothing(), rejected)
             languages = Counter(run.by_language)
-            languages.update(r.language.code or "unknown" for r in results)
+            languages.update(item.result.language.code or "unknown" for item in analyzed if item.result)
             run.read += len(batch)
             run.stored += stored
-            run.duplicates += duplicates + (len(fresh) - stored)
+            # Every good record was stored, found to be a duplicate, or refused by the analyzer or database.
+            run.duplicates += len(good) - stored - (len(rejected) - parse_rejected)
             run.rejected += len(rejected)
             run.by_language = dict(languages)
             run.checkpoint_line = batch[-1][0]
@@ -234,44 +252,130 @@ class Ingester:
                 )
             )
 
-    @staticmethod
-    def _new_records(session: Session, source: str, records: list[ReviewRecord]) -> tuple[list[ReviewRecord], int]:
-        """Records whose key is neither stored nor earlier in this batch; and how many were not."""
-        keys = {r.review_key for r in records}
-        stored = (
-            set(session.scalars(select(Review.review_key).where(Review.source == source, Review.review_key.in_(keys))))
-            if keys
-            else set()
-        )
-        fresh, seen = [], set(stored)
-        for record in records:
-            if record.review_key not in seen:
-                seen.add(record.review_key)
-                fresh.append(record)
-        return fresh, len(records) - len(fresh)
+    def _key(self, record: ReviewRecord) -> str:
+        """The stored key: the source's id, or a keyed hash of the parser's content hash (a plain hash of
+        a short text could be reversed by trying candidate texts)."""
+        if not record.review_key.startswith("h:"):
+            return record.review_key
+        return "k:" + (self._keys(record.review_key) or "")
 
-    def _write(
-        self, session: Session, source: str, run_id: int, records: list[ReviewRecord], results: list[AnalysisResult]
-    ) -> int:
-        if not records:
-            return 0
-        products = ensure_products(session, source, {r.product: r.product_title for r in records})
-        now = datetime.now(UTC)
-        hashes = [text_hash(r.text) for r in records]
-        known = set(session.scalars(select(Review.text_hash).where(Review.text_hash.in_(set(hashes)))))
-        rows = []
-        for record, result, digest in zip(records, results, hashes, strict=True):
-            flags = quality_flags(record.text, result, duplicate_text=digest in known)
-            known.add(digest)
-            rows.append(
-                review_row(source, record, result, products[record.product], digest, flags, now) | {"run_id": run_id}
+    def _new_records(
+        self, session: Session, families: Families, source: str, records: list[tuple[int, ReviewRecord]]
+    ) -> list[_Pending]:
+        """Records whose key is neither stored nor earlier in the batch. A duplicate filed under another
+        family's id merges the two families."""
+        family_of = families.resolve((r.product, r.variant, r.product_title) for _, r in records)
+        keyed = [(line, record, self._key(record)) for line, record in records]
+        keys = {key for _, _, key in keyed}
+        seen: dict[str, int] = (
+            dict(
+                session.execute(
+                    select(Review.review_key, Review.product_id).where(
+                        Review.source == source, Review.review_key.in_(keys)
+                    )
+                ).tuples()
             )
+            if keys
+            else {}
+        )
+        fresh = []
+        for line, record, key in keyed:
+            family = family_of[record.variant]
+            if key in seen:
+                seen[key] = families.same_review(seen[key], family)
+                continue
+            seen[key] = families.find(family)
+            fresh.append(_Pending(line, record, key, family, record.text, record.title))
+        return fresh
+
+    def _redact(self, pending: list[_Pending]) -> None:
+        """Replace texts and titles by their redacted forms before anything analyzes or stores them."""
+        for item, text in zip(pending, self.analyzer.redact([p.text for p in pending]), strict=True):
+            item.text = text
+        titled = [p for p in pending if p.title]
+        for item, title in zip(titled, self.analyzer.redact([p.title or "" for p in titled]), strict=True):
+            item.title = title
+
+    def _analyze(self, pending: list[_Pending], reject: Callable[[int, RecordProblem], None]) -> list[_Pending]:
+        """Results for the batch; if the analyzer fails on it, each record alone, rejecting those that fail."""
+        if not pending:
+            return []
+        try:
+            for item, result in zip(pending, self.analyzer.analyze([p.text for p in pending]), strict=True):
+                item.result = result
+            return pending
+        except Exception as exc:
+            log.warning("analysis failed for a batch (%s); retrying its records one by one", type(exc).__name__)
+        out = []
+        for item in pending:
+            try:
+                item.result = self.analyzer.analyze([item.text])[0]
+                out.append(item)
+            except Exception as exc:
+                reject(item.line, RecordProblem(f"the analyzer failed on this record ({type(exc).__name__})"))
+        return out
+
+    def _write_narrowed(
+        self,
+        session: Session,
+        families: Families,
+        source: str,
+        run_id: int,
+        analyzed: list[_Pending],
+        reject: Callable[[int, RecordProblem], None],
+    ) -> int:
+        """Write the batch; if the database refuses it, each record alone, rejecting those it refuses."""
+        try:
+            with session.begin_nested():
+                return self._write(session, families, source, run_id, analyzed)
+        except (IntegrityError, DataError) as exc:
+            log.warning("the database refused a batch (%s); retrying its records one by one", type(exc).__name__)
+        stored = 0
+        for item in analyzed:
+            try:
+                with session.begin_nested():
+                    stored += self._write(session, families, source, run_id, [item])
+            except (IntegrityError, DataError) as exc:
+                reject(item.line, RecordProblem(f"the database refused this record ({type(exc).__name__})"))
+        return stored
+
+    def _write(self, session: Session, families: Families, source: str, run_id: int, items: list[_Pending]) -> int:
+        if not items:
+            return 0
+        now = datetime.now(UTC)
+        hashes = [text_hash(item.text) for item in items]
+        authors: dict[str, set[str | None]] = defaultdict(set)
+        for digest, author in session.execute(
+            select(Review.text_hash, Review.author_hash).where(Review.text_hash.in_(set(hashes)))
+        ):
+            authors[digest].add(author)
+        rows = []
+        for item, digest in zip(items, hashes, strict=True):
+            assert item.result is not None
+            copied = is_duplicate_text(item.text, item.record.author_hash, authors[digest])
+            authors[digest].add(item.record.author_hash)
+            flags = quality_flags(item.text, item.result, duplicate_text=copied)
+            row = review_row(source, item.record, item.result, families.find(item.family), digest, flags, now)
+            rows.append(row | {"run_id": run_id, "review_key": item.key, "text": item.text, "title": item.title})
         inserted = insert_reviews(session, rows)
-        by_key = {row["review_key"]: (row, result) for row, result in zip(rows, results, strict=True)}
-        stored = [(review_id, by_key[key][0], by_key[key][1]) for review_id, key in inserted]
+        by_key = {row["review_key"]: (row, item.result) for row, item in zip(rows, items, strict=True)}
+        stored = [(review_id, *by_key[key]) for review_id, key in inserted]
         store_analyses(session, [(review_id, row["product_id"], result) for review_id, row, result in stored], now)
         aggregates.apply(session, aggregates.deltas(stored_review(row, result) for _, row, result in stored))
         return len(stored)
+
+
+@dataclass
+class _Pending:
+    """A record on its way into the store: what will be stored (maybe redacted) and its analysis."""
+
+    line: int
+    record: ReviewRecord
+    key: str
+    family: int
+    text: str
+    title: str | None
+    result: AnalysisResult | None = None
 
 
 def text_hash(text: str) -> str:
@@ -315,4 +419,5 @@ def stored_review(row: dict[str, object], result: AnalysisResult) -> aggregates.
         label=result.sentiment.label if result.sentiment else None,
         quality_score=row["quality_score"],  # type: ignore[arg-type]
         aspects=[(a.group, a.sentiment.label) for a in result.aspects],
+        flags=row["quality_flags"],  # type: ignore[arg-type]
     )

@@ -1,23 +1,27 @@
-"""Product x aspect group x day aggregates: incremented as reviews are stored, rebuilt from scratch on demand.
+"""Product x aspect group x day aggregates and review counts per product: incremented as reviews are
+stored, moved when two products turn out to be one family, rebuilt from scratch on demand.
 
-Both paths apply the same rules, so a rebuild gives identical numbers: a review counts when its
+All paths apply the same rules, so a rebuild gives identical numbers: a review counts when its
 quality score is at least ``AGGREGATE_MIN_QUALITY``; the product's review-level totals live under the
-aspect group ``""``; ratings are summed in hundredths of a star, as integers.
+aspect group ``""``; ratings are summed in hundredths of a star, as integers. Every stored review
+adds one to its product's ``stored`` count, and either one to ``counted`` or one to each of its
+quality flags, so ``stored = counted + reviews left out`` always holds.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Integer, and_, case, cast, delete, func, literal, select
 from sqlalchemy.orm import Session
 
-from opinara.ingest.quality import AGGREGATE_MIN_QUALITY
-from opinara.store.models import Analysis, AspectDaily, AspectMention, Review
+from opinara.store.models import Analysis, AspectDaily, AspectMention, ProductReviewCount, Review
+from opinara.store.writes import insert_statement
 
+AGGREGATE_MIN_QUALITY = 0.5
 REVIEW_LEVEL = ""
 COUNTERS = ("mentions", "positive", "negative", "neutral", "mixed", "rating_centi_sum", "rating_count")
 Key = tuple[int, str, date]
@@ -33,22 +37,37 @@ class StoredReview:
     label: str | None
     quality_score: float
     aspects: list[tuple[str, str]]  # (group, polarity)
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deltas:
+    """Increments to the aspect aggregates and to the review counts per (product, reason)."""
+
+    aspects: dict[Key, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: dict.fromkeys(COUNTERS, 0)))
+    counts: Counter[tuple[int, str]] = field(default_factory=Counter)
 
 
 def centi(rating: float | None) -> int:
     return round(rating * 100) if rating is not None else 0
 
 
-def deltas(reviews: Iterable[StoredReview]) -> dict[Key, dict[str, int]]:
-    """The counter increments that ``reviews`` add."""
-    out: dict[Key, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+def reasons(quality_score: float, flags: Iterable[str]) -> list[str]:
+    """The review-count reasons one review adds to: ``stored``, then ``counted`` or its flags."""
+    return ["stored", "counted"] if quality_score >= AGGREGATE_MIN_QUALITY else ["stored", *flags]
+
+
+def deltas(reviews: Iterable[StoredReview]) -> Deltas:
+    """The increments that ``reviews`` add."""
+    out = Deltas()
     for review in reviews:
+        for reason in reasons(review.quality_score, review.flags):
+            out.counts[(review.product_id, reason)] += 1
         if review.quality_score < AGGREGATE_MIN_QUALITY:
             continue
         rated = review.rating is not None
-        rows = [(REVIEW_LEVEL, review.label), *review.aspects]
-        for group, label in rows:
-            counters = out[(review.product_id, group, review.day)]
+        for group, label in [(REVIEW_LEVEL, review.label), *review.aspects]:
+            counters = out.aspects[(review.product_id, group, review.day)]
             counters["mentions"] += 1
             if label in ("positive", "negative", "neutral", "mixed"):
                 counters[label] += 1
@@ -57,34 +76,52 @@ def deltas(reviews: Iterable[StoredReview]) -> dict[Key, dict[str, int]]:
     return out
 
 
-def apply(session: Session, increments: dict[Key, dict[str, int]]) -> None:
-    """Add increments to the stored aggregates (an upsert that adds, on SQLite and PostgreSQL)."""
-    if not increments:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    rows = [
-        {"product_id": product, "aspect_group": group, "day": day, **counters}
-        for (product, group, day), counters in sorted(increments.items())
-    ]
-    statement = insert(AspectDaily)
-    table = AspectDaily.__table__
-    statement = statement.on_conflict_do_update(
-        index_elements=["product_id", "aspect_group", "day"],
-        set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
-    )
-    session.execute(statement, rows)
+def apply(session: Session, increments: Deltas) -> None:
+    """Add increments to the stored aggregates and counts (upserts that add, on SQLite and PostgreSQL)."""
+    if increments.aspects:
+        rows = [
+            {"product_id": product, "aspect_group": group, "day": day, **counters}
+            for (product, group, day), counters in sorted(increments.aspects.items())
+        ]
+        statement = insert_statement(session, AspectDaily)
+        table = AspectDaily.__table__
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["product_id", "aspect_group", "day"],
+                set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
+            ),
+            rows,
+        )
+    if increments.counts:
+        statement = insert_statement(session, ProductReviewCount)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["product_id", "reason"],
+                set_={"reviews": ProductReviewCount.__table__.c.reviews + statement.excluded.reviews},
+            ),
+            [{"product_id": p, "reason": r, "reviews": n} for (p, r), n in sorted(increments.counts.items())],
+        )
+
+
+def move(session: Session, source: int, target: int) -> None:
+    """Add product ``source``'s aggregates and counts to ``target``'s and remove them from ``source``
+    (its reviews are moving to ``target``: both are one product family)."""
+    moved = Deltas()
+    for row in session.scalars(select(AspectDaily).where(AspectDaily.product_id == source)):
+        moved.aspects[(target, row.aspect_group, row.day)] = {name: getattr(row, name) for name in COUNTERS}
+    for row in session.scalars(select(ProductReviewCount).where(ProductReviewCount.product_id == source)):
+        moved.counts[(target, row.reason)] = row.reviews
+    session.execute(delete(AspectDaily).where(AspectDaily.product_id == source))
+    session.execute(delete(ProductReviewCount).where(ProductReviewCount.product_id == source))
+    apply(session, moved)
 
 
 def rebuild(session: Session, product_ids: list[int] | None = None) -> int:
-    """Recompute the aggregates from reviews, analyses and mentions; returns the rows written."""
+    """Recompute the aggregates and review counts from reviews, analyses and mentions; returns the
+    aggregate rows written."""
     scope = Review.product_id.in_(product_ids) if product_ids else literal(True)
-    session.execute(
-        delete(AspectDaily).where(AspectDaily.product_id.in_(product_ids) if product_ids else literal(True))
-    )
+    for model in (AspectDaily, ProductReviewCount):
+        session.execute(delete(model).where(model.product_id.in_(product_ids) if product_ids else literal(True)))
     good = and_(Review.quality_score >= AGGREGATE_MIN_QUALITY, scope)
 
     def count(column: object, value: str) -> object:
@@ -126,4 +163,20 @@ def rebuild(session: Session, product_ids: list[int] | None = None) -> int:
         if rows:
             session.execute(AspectDaily.__table__.insert(), rows)
             written += len(rows)
+    counts: Counter[tuple[int, str]] = Counter()
+    for product_id, total, counted in session.execute(
+        select(
+            Review.product_id, func.count(), func.sum(case((Review.quality_score >= AGGREGATE_MIN_QUALITY, 1), else_=0))
+        )
+        .where(scope)
+        .group_by(Review.product_id)
+    ):
+        counts[(product_id, "stored")] = total
+        counts[(product_id, "counted")] = int(counted or 0)
+    for product_id, flags in session.execute(
+        select(Review.product_id, Review.quality_flags).where(scope, Review.quality_score < AGGREGATE_MIN_QUALITY)
+    ):
+        for flag in flags or []:
+            counts[(product_id, flag)] += 1
+    apply(session, Deltas(counts=+counts))
     return written

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from opinara.errors import InputError
+from opinara.insights.models import ProductRef, ReviewAspect, ReviewItem, ReviewPage, StoredScores, StoredSentiment
 from opinara.insights.queries import find_product
 from opinara.store.models import Analysis, AspectMention, Product, Review
 
@@ -26,14 +26,14 @@ def list_reviews(
     search: str | None = None,
     cursor: int | None = None,
     limit: int = 50,
-) -> dict[str, Any]:
+) -> ReviewPage:
     """A page of reviews, newest id first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     if sentiment is not None and sentiment not in LABELS:
         raise InputError(f"sentiment must be one of {', '.join(LABELS)}, not {sentiment!r}")
     if since and until and since > until:
         raise InputError(f"since ({since}) is after until ({until})")
     query = (
-        select(Review, Analysis, Product.external_id)
+        select(Review, Analysis, Product.external_id, Product.title)
         .join(Product, Product.id == Review.product_id)
         .outerjoin(Analysis, Analysis.review_id == Review.id)
         .order_by(Review.id.desc())
@@ -57,7 +57,7 @@ def list_reviews(
         query = query.where(Review.id < cursor)
     rows = session.execute(query).all()
     page = rows[:limit]
-    mentions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    mentions: dict[int, list[ReviewAspect]] = defaultdict(list)
     if page:
         for mention in session.scalars(
             select(AspectMention)
@@ -65,42 +65,51 @@ def list_reviews(
             .order_by(AspectMention.review_id, AspectMention.start)
         ):
             mentions[mention.review_id].append(
-                {
-                    "term": mention.term,
-                    "group": mention.aspect_group,
-                    "start": mention.start,
-                    "end": mention.end,
-                    "polarity": mention.polarity,
-                    "opinions": mention.opinions,
-                }
+                ReviewAspect(
+                    term=mention.term,
+                    group=mention.aspect_group,
+                    start=mention.start,
+                    end=mention.end,
+                    polarity=mention.polarity,
+                    opinions=mention.opinions,
+                )
             )
-    return {
-        "reviews": [_review(row.Review, row.Analysis, row.external_id, mentions[row.Review.id]) for row in page],
-        "next_cursor": page[-1].Review.id if len(rows) > limit else None,
-    }
+    return ReviewPage(
+        reviews=[
+            _review(
+                row.Review,
+                row.Analysis,
+                ProductRef(id=row.Review.product_id, external_id=row.external_id, title=row.title),
+                mentions[row.Review.id],
+            )
+            for row in page
+        ],
+        next_cursor=page[-1].Review.id if len(rows) > limit else None,
+    )
 
 
-def _review(
-    review: Review, analysis: Analysis | None, external_id: str, aspects: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "id": review.id,
-        "product": {"id": review.product_id, "external_id": external_id},
-        "source": review.source,
-        "rating": review.rating,
-        "title": review.title,
-        "text": review.text,
-        "day": review.day.isoformat(),
-        "created_at": review.created_at.isoformat() if review.created_at else None,
-        "language": review.language,
-        "quality_score": review.quality_score,
-        "sentiment": {
-            "label": analysis.label,
-            "scores": {"positive": analysis.positive, "negative": analysis.negative, "neutral": analysis.neutral},
-            "confidence": analysis.confidence,
-            "model": analysis.model_version,
-        }
-        if analysis is not None
-        else None,
-        "aspects": aspects,
-    }
+def _review(review: Review, analysis: Analysis | None, product: ProductRef, aspects: list[ReviewAspect]) -> ReviewItem:
+    sentiment = None
+    if analysis is not None:
+        sentiment = StoredSentiment(
+            label=analysis.label,
+            scores=StoredScores(positive=analysis.positive, negative=analysis.negative, neutral=analysis.neutral),
+            confidence=analysis.confidence,
+            model=analysis.model_version,
+            component=analysis.component,
+        )
+    return ReviewItem(
+        id=review.id,
+        product=product,
+        source=review.source,
+        rating=review.rating,
+        title=review.title,
+        text=review.text,
+        day=review.day,
+        created_at=review.created_at,
+        language=review.language,
+        quality_score=review.quality_score,
+        quality_flags=list(review.quality_flags or []),
+        sentiment=sentiment,
+        aspects=aspects,
+    )

@@ -67,6 +67,8 @@ def store_analyses(session: Session, items: list[tuple[int, int, AnalysisResult]
             {
                 "review_id": review_id,
                 "model_version": f"{result.model.backend}:{result.model.name}@{result.model.version}",
+                "component": result.model.component,
+                "aspects_component": result.model.aspects,
                 "label": sentiment.label if sentiment else None,
                 "positive": sentiment.scores.positive if sentiment else None,
                 "negative": sentiment.scores.negative if sentiment else None,

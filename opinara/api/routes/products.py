@@ -1,77 +1,88 @@
-"""Products and reviews, served by the store's insight queries."""
+"""Products and reviews, served by the store's insight queries: every answer is bounded and typed."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from opinara.api.deps import PlatformDep, ReadCaller
-from opinara.errors import NotFoundError
+from opinara.api.problems import PROBLEM_RESPONSES
 from opinara.insights import queries
+from opinara.insights.models import (
+    AspectChanges,
+    Drivers,
+    Overview,
+    ProductAspects,
+    ProductInsight,
+    ProductPage,
+    ReviewPage,
+    Trends,
+)
 from opinara.insights.reviews import list_reviews
+from opinara.validation import CleanText, Cursor, ExternalId, InRangeDate
 
-router = APIRouter(prefix="/v1", tags=["products"])
+router = APIRouter(prefix="/v1", tags=["products"], responses=PROBLEM_RESPONSES)
+ProductPath = Annotated[ExternalId, Path(description="The product's external id (asin), a variant's, or its number")]
+PeriodQuery = Annotated[Literal["day", "week", "month"], Query()]
+MinMentions = Annotated[int, Query(ge=1, le=1_000_000)]
 
 
-@router.get("/products", summary="Every product with its sentiment mix and top aspects")
+@router.get("/products", summary="A page of products (families) with their counts, sentiment mix and top aspects")
 def products(
     caller: ReadCaller,
     platform: PlatformDep,
-    top: int = Query(3, ge=0, le=50, description="aspects listed per side"),
-    min_mentions: int = Query(2, ge=1),
-) -> dict[str, Any]:
+    top: Annotated[int, Query(ge=0, le=50, description="aspects listed per side")] = 3,
+    min_mentions: MinMentions = 2,
+    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ProductPage:
     with platform.store.session() as session:
-        return {"products": queries.products(session, top=top, min_mentions=min_mentions)}
+        return queries.products(session, top=top, min_mentions=min_mentions, cursor=cursor, limit=limit)
 
 
-@router.get("/products/{product}", summary="One product by external id (asin) or numeric id")
+@router.get("/products/{product}", summary="One product by external id (asin), a variant's id, or number")
 def product(
-    product: str, caller: ReadCaller, platform: PlatformDep, top: int = Query(5, ge=0, le=50)
-) -> dict[str, Any]:
+    product: ProductPath, caller: ReadCaller, platform: PlatformDep, top: Annotated[int, Query(ge=0, le=50)] = 5
+) -> ProductInsight:
     with platform.store.session() as session:
-        found = queries.find_product(session, product)
-        for entry in queries.products(session, top=top):
-            if entry["id"] == found.id:
-                return entry
-    raise NotFoundError(f"no product {product!r}")
+        return queries.product(session, product, top=top)
 
 
 @router.get("/products/{product}/aspects", summary="A product's aspects with sentiment and examples")
 def aspects(
-    product: str,
+    product: ProductPath,
     caller: ReadCaller,
     platform: PlatformDep,
     sort: Literal["mentions", "net"] = "mentions",
-    limit: int = Query(20, ge=1, le=500),
-    examples: int = Query(2, ge=0, le=20),
-) -> dict[str, Any]:
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    examples: Annotated[int, Query(ge=0, le=20)] = 2,
+) -> ProductAspects:
     with platform.store.session() as session:
         return queries.aspects(session, product, sort=sort, limit=limit, examples=examples)
 
 
 @router.get("/products/{product}/trends", summary="Mentions and net sentiment per period")
 def trends(
-    product: str,
+    product: ProductPath,
     caller: ReadCaller,
     platform: PlatformDep,
-    aspect: str | None = Query(None, max_length=256),
-    by: Literal["day", "week", "month"] = "month",
-) -> dict[str, Any]:
+    aspect: Annotated[CleanText | None, Query(min_length=1, max_length=256)] = None,
+    by: PeriodQuery = "month",
+) -> Trends:
     with platform.store.session() as session:
         return queries.trends(session, product, aspect=aspect, by=by)
 
 
 @router.get("/products/{product}/drivers", summary="Aspects that explain low ratings")
 def drivers(
-    product: str,
+    product: ProductPath,
     caller: ReadCaller,
     platform: PlatformDep,
-    low_rating: float = Query(2.0, ge=1.0, le=5.0),
-    min_mentions: int = Query(3, ge=1),
-    limit: int = Query(10, ge=1, le=100),
-) -> dict[str, Any]:
+    low_rating: Annotated[float, Query(ge=1.0, le=5.0)] = 2.0,
+    min_mentions: MinMentions = 3,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Drivers:
     with platform.store.session() as session:
         return queries.drivers(session, product, low_rating=low_rating, min_mentions=min_mentions, limit=limit)
 
@@ -80,35 +91,33 @@ def drivers(
 def reviews(
     caller: ReadCaller,
     platform: PlatformDep,
-    product: str | None = Query(None, max_length=128),
+    product: Annotated[ExternalId | None, Query()] = None,
     sentiment: Literal["positive", "negative", "neutral", "mixed"] | None = None,
-    aspect: str | None = Query(None, max_length=256),
-    since: date | None = None,
-    until: date | None = None,
-    q: str | None = Query(None, max_length=200, description="text search (case-insensitive substring)"),
-    cursor: int | None = Query(None, ge=1),
-    limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
+    aspect: Annotated[CleanText | None, Query(min_length=1, max_length=256)] = None,
+    since: Annotated[InRangeDate | None, Query()] = None,
+    until: Annotated[InRangeDate | None, Query()] = None,
+    q: Annotated[CleanText | None, Query(max_length=200, description="text search (case-insensitive)")] = None,
+    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ReviewPage:
     with platform.store.session() as session:
         return list_reviews(session, product, sentiment, aspect, since, until, q, cursor, limit)
 
 
 @router.get("/overview", summary="Review volume and sentiment mix per period, all products")
-def overview(
-    caller: ReadCaller, platform: PlatformDep, by: Literal["day", "week", "month"] = "month"
-) -> dict[str, Any]:
+def overview(caller: ReadCaller, platform: PlatformDep, by: PeriodQuery = "month") -> Overview:
     with platform.store.session() as session:
-        return {**queries.overview(session, by), "dates": queries.date_range(session)}
+        return queries.overview(session, by)
 
 
 @router.get("/aspects/changes", summary="Aspects whose net sentiment improved or declined most in a period")
 def aspect_changes(
     caller: ReadCaller,
     platform: PlatformDep,
-    start: date,
-    end: date,
-    min_mentions: int = Query(3, ge=1),
-    limit: int = Query(10, ge=1, le=100),
-) -> dict[str, Any]:
+    start: Annotated[InRangeDate, Query()],
+    end: Annotated[InRangeDate, Query()],
+    min_mentions: MinMentions = 3,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> AspectChanges:
     with platform.store.session() as session:
         return queries.aspect_changes(session, start, end, min_mentions, limit)
