@@ -10,11 +10,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opinara.api.disconnect import ClientDisconnected
 from opinara.observability.logs import request_id
 from opinara.observability.metrics import REQUEST_LATENCY, REQUESTS
 
 log = logging.getLogger("opinara.api")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+CLIENT_CLOSED = 499
 QUIET_PATHS = frozenset({"/health", "/metrics"})  # scraped often; counted in metrics, not logged
 
 
@@ -47,6 +49,8 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_context)
+        except ClientDisconnected:
+            status = CLIENT_CLOSED  # nobody to answer; nginx's code for it, in metrics and the log line
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"

@@ -81,6 +81,9 @@ def ingest(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 256,
     backend: Annotated[str | None, typer.Option(help="Sentiment backend for the analysis.")] = None,
+    redact_pii: Annotated[
+        bool, typer.Option("--redact-pii", help="Store redacted texts (also OPINARA_REDACT_PII=true).")
+    ] = False,
 ) -> None:
     """Ingest review files: analyze each review, store it, update the aggregates. Re-running adds
     nothing; a run that was killed resumes from its checkpoint."""
@@ -106,7 +109,13 @@ def ingest(
     if meta:
         typer.echo(f"{meta}: {ingest_metadata(store, meta, source or 'amazon')} products updated", err=True)
     ingester = Ingester(store, Analyzer(settings))
-    options = IngestOptions(source=source, format=input_format, mapping=_parse_mapping(mapping), batch_size=batch_size)
+    options = IngestOptions(
+        source=source,
+        format=input_format,
+        mapping=_parse_mapping(mapping),
+        batch_size=batch_size,
+        redact_pii=redact_pii or settings.redact_pii,
+    )
     console = Console(stderr=True)
     for path in paths:
         columns = (
@@ -132,36 +141,61 @@ def ingest(
 
 
 @app.command()
-def products(output_format: FormatOption = "table", top: Annotated[int, typer.Option(min=1, max=20)] = 3) -> None:
-    """Every product: reviews, average rating, sentiment mix, net sentiment, top positive and negative aspects."""
+def products(
+    output_format: FormatOption = "table",
+    top: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many products (default: all).")] = None,
+) -> None:
+    """Every product family: stored and counted reviews, average rating, sentiment mix, net sentiment,
+    top positive and negative aspects."""
     from opinara.insights import queries
 
+    rows: list[Any] = []
+    cursor = None
     with _store().session() as session:
-        rows = queries.products(session, top=top)
+        while limit is None or len(rows) < limit:
+            page = queries.products(
+                session, top=top, cursor=cursor, limit=min(500, limit - len(rows) if limit else 500)
+            )
+            rows += page.products
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
     table = Table(title="products")
-    for column in ("id", "product", "reviews", "rating", "pos/neg/neu/mixed", "net", "loved", "hated"):
+    for column in (
+        "id",
+        "product",
+        "variants",
+        "reviews",
+        "counted",
+        "rating",
+        "pos/neg/neu/mixed",
+        "net",
+        "loved",
+        "hated",
+    ):
         table.add_column(column)
     for p in rows:
-        mix = "/".join(str(p["sentiment"][k]) for k in ("positive", "negative", "neutral", "mixed"))
-        rating = f"{p['average_rating']:.2f}" if p["average_rating"] is not None else "-"
-        loved = ", ".join(a["group"] for a in p["top_positive_aspects"])
-        hated = ", ".join(a["group"] for a in p["top_negative_aspects"])
+        mix = "/".join(str(getattr(p.sentiment, k)) for k in ("positive", "negative", "neutral", "mixed"))
+        left_out = ", ".join(f"{reason} {n}" for reason, n in p.excluded.items())
         table.add_row(
-            str(p["id"]),
-            p["title"] or p["external_id"],
-            str(p["reviews"]),
-            rating,
+            str(p.id),
+            p.title or p.external_id,
+            str(len(p.variants)),
+            str(p.reviews),
+            f"{p.counted_reviews}" + (f" ({left_out})" if left_out else ""),
+            f"{p.average_rating:.2f}" if p.average_rating is not None else "-",
             mix,
-            _net(p["net_sentiment"]),
-            loved,
-            hated,
+            _net(p.net_sentiment),
+            ", ".join(a.group for a in p.top_positive_aspects),
+            ", ".join(a.group for a in p.top_negative_aspects),
         )
-    _emit(rows, output_format, table)
+    _emit([p.model_dump(mode="json") for p in rows], output_format, table)
 
 
 @app.command()
 def aspects(
-    product: Annotated[str, typer.Argument(help="Product id (asin, ...) or Opinara's numeric id.")],
+    product: Annotated[str, typer.Argument(help="Product id (asin, a variant's id) or Opinara's numeric id.")],
     sort: Annotated[str, typer.Option(help="mentions or net.")] = "mentions",
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     output_format: FormatOption = "table",
@@ -169,25 +203,17 @@ def aspects(
     """A product's aspect groups with counts per polarity, net sentiment and two example snippets."""
     from opinara.insights import queries
 
-    if sort not in ("mentions", "net"):
-        raise InputError(f"--sort must be mentions or net, not {sort!r}")
     with _store().session() as session:
-        data = queries.aspects(session, product, sort=sort, limit=limit)  # type: ignore[arg-type]
-    table = Table(title=f"aspects of {data['product']['title'] or data['product']['external_id']}", show_lines=True)
+        data = queries.aspects(session, product, sort=sort, limit=limit)
+    table = Table(title=f"aspects of {data.product.title or data.product.external_id}", show_lines=True)
     for column in ("aspect", "mentions", "pos", "neg", "neu", "net", "examples"):
         table.add_column(column)
-    for a in data["aspects"]:
-        examples = "\n".join(f"{colored(e['polarity'])}: {e['snippet']}" for e in a["examples"])
+    for a in data.aspects:
+        examples = "\n".join(f"{colored(e.polarity)}: {e.snippet}" for e in a.examples)
         table.add_row(
-            a["group"],
-            str(a["mentions"]),
-            str(a["positive"]),
-            str(a["negative"]),
-            str(a["neutral"]),
-            _net(a["net_sentiment"]),
-            examples,
+            a.group, str(a.mentions), str(a.positive), str(a.negative), str(a.neutral), _net(a.net_sentiment), examples
         )
-    _emit(data, output_format, table)
+    _emit(data.model_dump(mode="json"), output_format, table)
 
 
 @app.command()
@@ -205,12 +231,12 @@ def trends(
     table = Table(title=f"{aspect or 'all reviews'} by {by}")
     for column in ("period", "mentions", "pos", "neg", "net", "rating"):
         table.add_column(column)
-    for p in data["periods"]:
-        rating = f"{p['average_rating']:.2f}" if p["average_rating"] is not None else "-"
+    for p in data.periods:
+        rating = f"{p.average_rating:.2f}" if p.average_rating is not None else "-"
         table.add_row(
-            p["period"], str(p["mentions"]), str(p["positive"]), str(p["negative"]), _net(p["net_sentiment"]), rating
+            p.period.isoformat(), str(p.mentions), str(p.positive), str(p.negative), _net(p.net_sentiment), rating
         )
-    _emit(data, output_format, table)
+    _emit(data.model_dump(mode="json"), output_format, table)
 
 
 @app.command()
@@ -223,21 +249,20 @@ def drivers(
 
     with _store().session() as session:
         data = queries.drivers(session, product)
-    table = Table(
-        title=f"drivers of low ratings ({data['reviews']} rated reviews, average {data.get('average_rating', '-')})"
-    )
+    average = f"{data.average_rating:.2f}" if data.average_rating is not None else "-"
+    table = Table(title=f"drivers of low ratings ({data.reviews} rated reviews, average {average})")
     for column in ("aspect", "negative reviews", "rating when negative", "drop", "share of low ratings", "impact"):
         table.add_column(column)
-    for d in data["drivers"]:
+    for d in data.drivers:
         table.add_row(
-            d["group"],
-            str(d["negative_reviews"]),
-            f"{d['average_rating_when_negative']:.2f}",
-            f"{d['rating_drop']:+.2f}",
-            f"{d['share_of_low_ratings']:.0%}",
-            f"{d['impact']:.3f}",
+            d.group,
+            str(d.negative_reviews),
+            f"{d.average_rating_when_negative:.2f}",
+            f"{d.rating_drop:+.2f}",
+            f"{d.share_of_low_ratings:.0%}",
+            f"{d.impact:.3f}",
         )
-    _emit(data, output_format, table)
+    _emit(data.model_dump(mode="json"), output_format, table)
 
 
 @aggregates_app.command("rebuild")

@@ -70,3 +70,12 @@ def cache_hit_ratio() -> float | None:
                     misses += sample.value
     total = hits + misses
     return round(hits / total, 4) if total else None
+
+
+# Texts submitted to a batcher whose analyzer call has not ended; summed over the live server processes.
+BATCH_QUEUE_TEXTS = Gauge(
+    "opinara_batch_queue_texts",
+    "Texts waiting for or in an analyzer call, per batcher backend",
+    ["backend"],
+    multiprocess_mode="livesum",
+)

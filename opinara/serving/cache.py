@@ -19,8 +19,10 @@ from opinara.observability.metrics import CACHE_LOOKUPS
 from opinara.outage import Outage
 
 
-def cache_key(text: str, model_version: str, options: str, prefix: str = "opinara") -> str:
-    digest = hashlib.blake2b(digest_size=20)
+def cache_key(text: str, model_version: str, options: str, prefix: str = "opinara", secret: bytes = b"") -> str:
+    """The key of one result: a keyed hash (the deployment's secret), so the keys in a shared Redis
+    cannot be matched against candidate texts by anyone without the secret."""
+    digest = hashlib.blake2b(digest_size=20, key=hashlib.blake2b(secret).digest() if secret else b"")
     for part in (model_version, options, text):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")

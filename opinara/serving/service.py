@@ -11,6 +11,7 @@ from opinara.analysis.schema import SCHEMA_VERSION
 from opinara.config import Backend, Settings
 from opinara.errors import InputError
 from opinara.observability.metrics import TEXTS_ANALYZED
+from opinara.privacy import deployment_secret
 from opinara.serving.batcher import DynamicBatcher
 from opinara.serving.cache import ResultCache, cache_key
 
@@ -46,6 +47,7 @@ class AnalysisService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ResultCache(settings.cache_size, settings.cache_ttl_seconds, settings.redis_url)
+        self._secret = deployment_secret(settings)
         self._loaded: dict[tuple[str, str | None], LoadedAnalyzer] = {}
         self._lock = threading.Lock()
 
@@ -75,7 +77,12 @@ class AnalysisService:
                     return [result.model_dump_json().encode() for result in analyzer.analyze(texts, options)]
 
                 batcher = DynamicBatcher(
-                    run, info.backend, self.settings.batch_max_size, self.settings.batch_max_wait_ms
+                    run,
+                    info.backend,
+                    self.settings.batch_max_size,
+                    self.settings.batch_max_wait_ms,
+                    max_queued_texts=self.settings.batch_queue_max_texts,
+                    max_queued_chars=self.settings.batch_queue_max_chars,
                 )
                 loaded = self._loaded[key] = LoadedAnalyzer(analyzer, batcher, version)
             return loaded
@@ -90,7 +97,7 @@ class AnalysisService:
         """Serialized results in input order, and how many came from the cache."""
         loaded = self._loaded.get(self._key(backend, model)) or await asyncio.to_thread(self.load, backend, model)
         opts = options_key(options, loaded.analyzer.settings)
-        keys = [cache_key(text, loaded.version, opts, self.settings.redis_prefix) for text in texts]
+        keys = [cache_key(text, loaded.version, opts, self.settings.redis_prefix, self._secret) for text in texts]
         results = self.cache.get_many(keys) if self.cache.enabled else [None] * len(texts)
         missing = [i for i, value in enumerate(results) if value is None]
         if missing:
