@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
-from opinara.access.keys import KeyVerifier
+from opinara.access.authenticator import Authenticator
 from opinara.access.limits import KeyLimiter
 from opinara.access.usage import UsageRecorder
 from opinara.config import Settings
 from opinara.jobs.queue import EmbeddedWorkers, JobQueue
 from opinara.jobs.runner import JobRunner
+from opinara.ops.maintenance import MaintenanceThread
 from opinara.serving.service import AnalysisService
 from opinara.store.db import Store, open_store
 
@@ -31,9 +31,9 @@ class Platform:
         self.queue = JobQueue(settings, self._run_job)
         self.limiter = KeyLimiter(settings.redis_url, settings.redis_prefix)
         self.usage = UsageRecorder(self.store)
-        # Key lookups (and Redis rate limits) run on one thread of their own: one connection, no pool churn.
-        self.keys = KeyVerifier(self.store, settings.key_revocation_poll_seconds)
-        self.auth_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auth")
+        # Key lookups (and Redis rate limits) run on one bounded thread of their own: one connection, no pool churn.
+        self.auth = Authenticator(settings, self.store, self.limiter)
+        self.maintenance = MaintenanceThread(self.store, settings)
         self.workers: EmbeddedWorkers | None = None
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_usage, name="usage-flush", daemon=True)
@@ -42,11 +42,13 @@ class Platform:
         self.runner.run(job_id, threading.current_thread().name)
 
     def start(self, workers: int = 0, preload: bool = True) -> None:
-        """Load the default analyzer, start the usage flusher and ``workers`` job worker threads."""
+        """Load the default analyzer; start the usage flusher, the key poller, the maintenance pass
+        and ``workers`` job worker threads."""
         if preload:
             self.analysis.load()
         self._flusher.start()
-        self.keys.start()
+        self.auth.start()
+        self.maintenance.start()
         if workers > 0:
             self.workers = EmbeddedWorkers(self.store, self.queue, workers, self.settings.job_lease_seconds)
             self.workers.start()
@@ -62,7 +64,7 @@ class Platform:
         self._stop.set()
         if self.workers is not None:
             self.workers.stop()
+        self.maintenance.stop()
         self.usage.flush()
         self.analysis.close()
-        self.auth_thread.submit(self.keys.close).result(timeout=10)
-        self.auth_thread.shutdown(wait=False)
+        self.auth.close()

@@ -1,10 +1,12 @@
-"""Per-key rate limits and daily quotas with the ``limits`` package, in memory or in Redis.
+"""Per-key rate limits and daily quotas with the ``limits`` package, in memory or in Redis, and the
+limit on failed authentications per client address (in process).
 
 When Redis is configured but unreachable, limits are counted in process (per server) instead of
 failing requests (see ``opinara.outage``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -13,8 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 
+from opinara.errors import InputError
 from opinara.outage import Outage
 
 
@@ -106,3 +114,46 @@ class KeyLimiter:
             return Decision(allowed, daily_quota, remaining, reset, None if allowed else "daily quota")
 
         return self._guarded(decide)
+
+
+def client_bucket(address: str | None) -> str:
+    """The bucket a client address is counted in: an IPv6 address by its /64, which one host usually
+    holds whole; anything else (IPv4, a name, no address) as it is."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class FailedAuthLimiter:
+    """Failed authentications per client address, counted in process over a moving window.
+
+    An address with ``limit`` failures in the window is refused before its key is looked up, whatever
+    key it presents, until its oldest failure leaves the window; refused requests are not counted."""
+
+    def __init__(self, limit: str = "30/minute") -> None:
+        try:
+            self._item = parse(limit)
+        except ValueError as exc:
+            raise InputError(f"failed_auth_limit {limit!r} is not like 30/minute") from exc
+        self.limit = limit
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def retry_after(self, client: str | None) -> int | None:
+        """Seconds until ``client`` may try again, or None when it is not refused."""
+        bucket = client_bucket(client)
+        if self._limiter.test(self._item, bucket):
+            return None
+        reset = self._limiter.get_window_stats(self._item, bucket).reset_time
+        return max(math.ceil(reset - time.time()), 1)
+
+    def failed(self, client: str | None) -> None:
+        """Count one failed authentication from ``client``."""
+        self._limiter.hit(self._item, client_bucket(client))

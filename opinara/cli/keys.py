@@ -22,21 +22,29 @@ def _store():
 @keys_app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="A unique name for the key.")],
-    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: analyze, read, admin.")] = "analyze,read",
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated: analyze, read, ingest, admin.")
+    ] = "analyze,read",
     rate_limit: Annotated[
         str | None, typer.Option("--rate-limit", help="Like 600/minute; the default setting when absent.")
     ] = None,
     daily_quota: Annotated[int | None, typer.Option("--daily-quota", help="Texts per UTC day.")] = None,
+    redact_pii: Annotated[
+        bool, typer.Option("--redact-pii", help="Redact personal data in every request made with this key.")
+    ] = False,
 ) -> None:
     """Create a key and print it. It is shown this once; only its hash is stored."""
     from opinara.access.keys import create_key
 
     settings = Settings()
-    key, record = create_key(_store(), name, scopes, rate_limit or settings.default_rate_limit, daily_quota)
+    key, record = create_key(
+        _store(), name, scopes, rate_limit or settings.default_rate_limit, daily_quota, redact_pii=redact_pii
+    )
     typer.echo(key)
+    redacted = ", personal data redacted" if record.redact_pii else ""
     typer.echo(
-        f"created key {record['name']!r} (id {record['id']}, scopes {','.join(record['scopes'])}, "
-        f"{record['rate_limit']}); store it now: it cannot be shown again",
+        f"created key {record.name!r} (id {record.id}, scopes {','.join(record.scopes)}, "
+        f"{record.rate_limit}{redacted}); store it now: it cannot be shown again",
         err=True,
     )
 
@@ -51,21 +59,22 @@ def list_(
 
     keys = list_keys(_store())
     if output_format == "json":
-        typer.echo(json.dumps(keys, indent=2))
+        typer.echo(json.dumps([key.model_dump(mode="json") for key in keys], indent=2))
         return
     if output_format != "table":
         raise InputError(f"--format must be table or json, not {output_format!r}")
-    table = Table("id", "name", "prefix", "scopes", "rate limit", "daily quota", "created", "status")
+    table = Table("id", "name", "prefix", "scopes", "rate limit", "daily quota", "redact pii", "created", "status")
     for key in keys:
         table.add_row(
-            str(key["id"]),
-            key["name"],
-            key["prefix"] + "…",
-            ",".join(key["scopes"]),
-            key["rate_limit"],
-            str(key["daily_quota"] or "-"),
-            key["created_at"][:19],
-            "[red]revoked[/]" if key["revoked_at"] else "[green]active[/]",
+            str(key.id),
+            key.name,
+            key.prefix + "…",
+            ",".join(key.scopes),
+            key.rate_limit,
+            str(key.daily_quota or "-"),
+            "yes" if key.redact_pii else "-",
+            key.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "[red]revoked[/]" if key.revoked_at else "[green]active[/]",
         )
     Console().print(table)
 
@@ -76,7 +85,7 @@ def revoke(name_or_id: Annotated[str, typer.Argument(help="The key's name or id.
     from opinara.access.keys import revoke_key
 
     record = revoke_key(_store(), name_or_id)
-    typer.echo(f"revoked key {record['name']!r} (id {record['id']})")
+    typer.echo(f"revoked key {record.name!r} (id {record.id})")
 
 
 @keys_app.command("usage")

@@ -297,3 +297,13 @@ def reanalyze(
             store, analyzer, product, batch_size, lambda done, total: bar.update(task, completed=done, total=total)
         )
     typer.echo(f"reanalyzed {count} reviews with {analyzer.backend.info.name} {analyzer.backend.info.version}")
+
+
+@app.command()
+def maintenance() -> None:
+    """Run the retention pass once: delete finished jobs older than OPINARA_JOB_RETENTION_DAYS and blank
+    review texts older than OPINARA_TEXT_RETENTION_DAYS (`opinara serve` runs it on its own, hourly)."""
+    from opinara.ops.maintenance import run_maintenance
+
+    report = run_maintenance(_store(), Settings())
+    typer.echo(f"deleted {report.jobs_deleted} finished jobs; blanked {report.texts_blanked} review texts")

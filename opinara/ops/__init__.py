@@ -1,0 +1,1 @@
+"""Operations: maintenance passes (retention), and later backups and copies."""
