@@ -23,6 +23,7 @@ from opinara.errors import InputError, NotFoundError
 from opinara.outage import Outage
 from opinara.store.db import Store
 from opinara.store.models import ApiKey
+from opinara.validation import numeric_id
 
 log = logging.getLogger(__name__)
 SCOPES = ("analyze", "read", "ingest", "admin")
@@ -129,11 +130,20 @@ def list_keys(store: Store) -> list[KeyInfo]:
         return [describe(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
+def key_info(store: Store, key_id: int) -> KeyInfo:
+    """The record of the key with id ``key_id``."""
+    with store.session() as session:
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            raise NotFoundError(f"no API key with id {key_id}")
+        return describe(row)
+
+
 def find_key(session: Session, name_or_id: str) -> ApiKey:
     """The key named ``name_or_id`` (or with that id); :class:`NotFoundError` when there is none."""
     condition = ApiKey.name == name_or_id
-    if name_or_id.isdigit():
-        condition = or_(condition, ApiKey.id == int(name_or_id))
+    if (number := numeric_id(name_or_id)) is not None:
+        condition = or_(condition, ApiKey.id == number)
     row = session.scalars(select(ApiKey).where(condition).order_by(ApiKey.id)).first()
     if row is None:
         raise NotFoundError(f"no API key named {name_or_id!r}")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from opinara.errors import ModelLoadError
+from opinara.observability.logs import route_library_logs
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class OnnxEncoder:
     def __init__(self, path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        route_library_logs()  # the C++ runtime's log level
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

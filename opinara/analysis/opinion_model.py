@@ -31,6 +31,7 @@ from opinara.analysis.encoders import (
     resolve_encoder,
 )
 from opinara.errors import ModelLoadError
+from opinara.observability.logs import route_library_logs
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class OpinionModel:
         try:
             from transformers import AutoTokenizer
 
+            route_library_logs()  # transformers brings its own log handler
             encoder_path = resolve_encoder(spec.encoder)
             tokenizer = AutoTokenizer.from_pretrained(encoder_path)
             heads = Heads.load(model_dir / "heads.safetensors")

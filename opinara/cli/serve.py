@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -20,6 +21,17 @@ def _settings(**overrides: object) -> Settings:
         if value is not None:
             os.environ[f"OPINARA_{name.upper()}"] = str(value)
     return Settings()
+
+
+def _local_url(host: str, port: int) -> str:
+    """The URL this machine reaches a server bound to ``host`` at (a wildcard address is reached on loopback)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 def _multiprocess_metrics(settings: Settings) -> None:
@@ -42,7 +54,11 @@ def serve(
     ] = None,
     demo: Annotated[bool, typer.Option(help="Ingest the demo reviews (once) and print a fresh demo API key.")] = False,
     dashboard: Annotated[
-        bool, typer.Option(help="Also run the dashboard (with the demo key, or OPINARA_API_KEY).")
+        bool,
+        typer.Option(
+            help="Also run the dashboard, on OPINARA_DASHBOARD_HOST (with --demo: a demo key without admin; "
+            "else OPINARA_API_KEY)."
+        ),
     ] = False,
 ) -> None:
     """Run the REST API (docs at /docs) with job workers inside, on the configured database."""
@@ -53,30 +69,37 @@ def serve(
     from opinara.platform import Platform
 
     settings = _settings(host=host, port=port, backend=backend, embedded_workers=job_workers)
-    setup_logging(settings.log_format)
+    setup_logging(settings.log_format, settings.log_level, redact=settings.redact_pii)
     if workers > 1:
         _multiprocess_metrics(settings)
+    if dashboard:
+        from opinara.cli.dashboard import check_dashboard_host
+
+        check_dashboard_host(settings.dashboard_host, settings)  # before anything starts
     platform = Platform(settings)
     banner = [
         f"Opinara API: http://{settings.host}:{settings.port} (docs: http://{settings.host}:{settings.port}/docs)"
     ]
-    demo_key = None
+    dashboard_key = None
     if demo:
-        from opinara.demo.seed import rotate_demo_key, seed_reviews
+        from opinara.demo.seed import rotate_dashboard_key, rotate_demo_key, seed_reviews
 
         summary = seed_reviews(platform.store, platform.analysis.load().analyzer)
         banner.append(f"demo data: {summary.stored} reviews stored now, {summary.duplicates} already there")
-        demo_key = rotate_demo_key(platform.store)
-        banner.append(f"demo API key (all scopes; shown once): {demo_key}")
+        banner.append(f"demo API key (all scopes; shown once): {rotate_demo_key(platform.store)}")
+        if dashboard:  # its visitors are anonymous: a key of its own, without admin, never printed
+            dashboard_key = rotate_dashboard_key(platform.store)
     ui = None
     if dashboard:
         from opinara.cli.dashboard import dashboard_command
 
-        env = {**os.environ, "OPINARA_API_URL": f"http://{settings.host}:{settings.port}"}
-        if demo_key:
-            env["OPINARA_API_KEY"] = demo_key
-        ui = subprocess.Popen(dashboard_command(settings.dashboard_port, settings.host), env=env)  # noqa: S603
-        banner.append(f"Opinara dashboard: http://{settings.host}:{settings.dashboard_port}")
+        env = {**os.environ, "OPINARA_API_URL": _local_url(settings.host, settings.port)}
+        if dashboard_key:
+            env["OPINARA_API_KEY"] = dashboard_key
+        ui = subprocess.Popen(  # noqa: S603 - our interpreter, our app
+            dashboard_command(settings.dashboard_port, settings.dashboard_host), env=env
+        )
+        banner.append(f"Opinara dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}")
     typer.echo("\n".join(banner))
     sys.stdout.flush()
     try:
@@ -112,7 +135,7 @@ def worker(
     from opinara.platform import Platform
 
     settings = Settings()
-    setup_logging(settings.log_format)
+    setup_logging(settings.log_format, settings.log_level, redact=settings.redact_pii)
     platform = Platform(settings)
     platform.start(workers=0)
     consumer = platform.queue.huey.create_consumer(

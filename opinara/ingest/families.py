@@ -44,13 +44,12 @@ class Families:
         make new families (a variant filed under a known family key joins that family)."""
         pairs = list(pairs)
         wanted = {key for key, _, _ in pairs} | {variant for _, variant, _ in pairs}
-        known = dict(
-            self.session.execute(
-                select(ProductVariant.external_id, ProductVariant.product_id).where(
-                    ProductVariant.source == self.source, ProductVariant.external_id.in_(wanted)
-                )
-            ).tuples()
+        found = self.session.execute(
+            select(ProductVariant.external_id, ProductVariant.product_id).where(
+                ProductVariant.source == self.source, ProductVariant.external_id.in_(wanted)
+            )
         )
+        known = {external: product_id for external, product_id in found}
         missing = {key: title for key, variant, title in pairs if variant not in known and key not in known}
         created = ensure_products(self.session, self.source, missing) if missing else {}
         out: dict[str, int] = {}

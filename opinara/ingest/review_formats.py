@@ -1,48 +1,67 @@
 """Review datasets -> :class:`ReviewRecord`: Amazon Reviews 2023 and 2018 JSON Lines, and CSV.
 
-The format is detected from the first valid record. Each reader yields ``(line, record or error)``
-so the ingest run can store good records and reject bad ones with their line number.
+The format is detected from the first valid record. Each reader yields ``(line, record or problem,
+raw excerpt)`` so the ingest run can store good records and reject bad ones with their line number:
+every problem of one record (a field of the wrong type, an id too long, a number out of range, a
+NUL or lone surrogate in any string, an over-long line) is a :class:`RecordProblem`, never an
+exception that stops the run. Lines are read with :func:`opinara.ingest.lines.bounded_lines`.
+
+Authors are pseudonymized by the ``pseudonymize`` callable the caller passes (an
+:class:`opinara.privacy.Pseudonymizer`); the raw author id is never kept.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import itertools
 import json
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from opinara.errors import InputError
+from opinara.ingest.lines import MAX_LINE_BYTES, bounded_lines, csv_rows
+from opinara.validation import MAX_DATE, MAX_ID, MIN_DATE, text_problem
 
 AMAZON_2023 = "amazon-2023"
 AMAZON_2018 = "amazon-2018"
 CSV = "csv"
+FORMATS = (AMAZON_2023, AMAZON_2018, CSV)
 MAX_TEXT_CHARS = 100_000
+MAX_ID_CHARS = 128  # product, variant and review ids: the store's external_id and review_key columns
+MIN_KEY_WORDS = 4  # a shorter text ("Great") is keyed with its product, so two products' "Great" stay two reviews
+QUOTE_CHARS = 40
+EXCERPT_CHARS = 500
 # Columns tried, in order, for each field of a CSV file when no mapping names one.
 CSV_DEFAULTS: dict[str, tuple[str, ...]] = {
     "text": ("text", "review", "review_text", "reviewText", "body", "content"),
     "rating": ("rating", "stars", "score", "overall"),
-    "product": ("product_id", "product", "asin", "parent_asin", "sku", "item_id"),
+    "product": ("product_id", "product", "parent_asin", "asin", "sku", "item_id"),
+    "variant": ("variant", "asin", "sku"),  # only a column other than the product's
     "product_title": ("product_title", "product_name"),
     "id": ("review_id", "id"),
     "author": ("author", "user_id", "user", "reviewer_id", "reviewerID"),
     "title": ("title", "summary", "headline"),
     "created_at": ("created_at", "date", "timestamp", "time", "review_date"),
 }
+Pseudonymize = Callable[[str | None], str | None]
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class ReviewRecord:
-    product: str
+    product: str  # the family the source files the review under (parent_asin, else asin; a CSV's product)
     text: str
     review_key: str
+    variant: str  # the listing the review was written on (asin, a CSV's variant column); else the product
     rating: float | None = None
     title: str | None = None
-    author_hash: str | None = None
+    author_hash: str | None = None  # the author's pseudonym
     created_at: datetime | None = None
     helpful_votes: int | None = None
     verified_purchase: bool | None = None
@@ -50,83 +69,158 @@ class ReviewRecord:
 
 
 class RecordProblem(ValueError):
-    """Why one record was rejected."""
+    """Why one record was rejected.
+
+    ``message`` may hold ``{value}`` where the offending value belongs: ``str()`` quotes it (cut to
+    40 characters), ``reason(private=True)`` leaves it out, for a store that must keep no raw value."""
+
+    def __init__(self, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.value = value
+
+    def reason(self, private: bool = False) -> str:
+        if "{value}" not in self.message:
+            return self.message
+        if private:
+            return self.message.replace(" {value}", "").replace("{value}", "")
+        return self.message.replace("{value}", _quote(self.value))
+
+    def __str__(self) -> str:
+        return self.reason()
 
 
-def hash_author(author: str | None) -> str | None:
-    """Authors are stored only as a hash."""
-    return hashlib.sha256(f"opinara-author:{author}".encode()).hexdigest()[:32] if author else None
+def _quote(value: object) -> str:
+    shown = repr(value)  # repr escapes NUL and surrogates: a reason is always safe to store and print
+    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 1] + "…"
+
+
+def _kind(value: object) -> str:
+    names = {bool: "a bool", int: "an int", float: "a float", str: "a string", list: "a list", dict: "a dict"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def review_key(record_id: str | None, author: str | None, product: str, created: datetime | None, text: str) -> str:
-    """The source's review id, or a hash of author, product, time and text."""
+    """The source's review id; else a hash of the author's pseudonym, time and text.
+
+    Amazon files list one review under each listing (colour, size) of a family: those copies share a
+    key. When the author is unknown or the text short (under 4 words), the product is hashed too, so
+    that two products' anonymous or one-word "Great" reviews are never taken for one."""
     if record_id:
-        return f"id:{record_id}"[:128]
-    parts = [author or "", product, created.isoformat() if created else "", text]
+        key = f"id:{record_id}"
+        return key if len(key) <= MAX_ID_CHARS else "idh:" + hashlib.sha256(record_id.encode()).hexdigest()
+    when = created.isoformat() if created else ""
+    if author and len(text.split()) >= MIN_KEY_WORDS:
+        parts = [author, when, text]
+    else:
+        parts = [author or "", product, when, text]
     return "h:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        raise RecordProblem(f"missing {field}")
+def _string(value: Any, field: str, max_chars: int | None = None) -> str | None:
+    """A string field: None when absent or empty; a problem when not a string, unsafe or too long."""
+    if value is None or value == "":
+        return None
     if not isinstance(value, str):
-        raise RecordProblem(f"{field} is {type(value).__name__}, not a string")
-    if not value.strip():
-        raise RecordProblem(f"empty {field}")
-    if len(value) > MAX_TEXT_CHARS:
-        raise RecordProblem(f"{field} has {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
+        raise RecordProblem(f"{field} is {_kind(value)}, not a string")
+    if problem := text_problem(value):
+        raise RecordProblem(f"{field} {problem}")
+    if max_chars is not None and len(value) > max_chars:
+        raise RecordProblem(f"{field} has {len(value)} characters; the limit is {max_chars}")
     return value
 
 
-def _rating(value: Any) -> float | None:
+def _text(value: Any, field: str) -> str:
+    text = _string(value, field, MAX_TEXT_CHARS)
+    if text is None:
+        raise RecordProblem(f"missing {field}" if value is None else f"empty {field}")
+    if not text.strip():
+        raise RecordProblem(f"empty {field}")
+    return text
+
+
+def _id(value: Any, field: str) -> str | None:
+    found = _string(value, field, MAX_ID_CHARS)
+    return found.strip() or None if found else None
+
+
+def _rating(value: Any, field: str = "rating") -> float | None:
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RecordProblem(f"{field} is {_kind(value)}, not a number")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+        raise RecordProblem(f"{field} {{value}} is not a number", value)
     try:
-        rating = float(str(value).strip())
-    except ValueError:
-        raise RecordProblem(f"rating {value!r} is not a number") from None
-    if isinstance(value, bool) or not math.isfinite(rating) or not 0 <= rating <= 5:
-        raise RecordProblem(f"rating {value!r} is outside 0-5")
+        rating = float(value)
+    except OverflowError:  # an int too large for a float
+        raise RecordProblem(f"{field} {{value}} is outside 0-5", value) from None
+    if not math.isfinite(rating):
+        raise RecordProblem(f"{field} {{value}} is not a finite number", value)
+    if not 0 <= rating <= 5:
+        raise RecordProblem(f"{field} {{value}} is outside 0-5", value)
     return round(rating, 2)  # hundredths of a star: aggregates sum them as integers
 
 
-def _timestamp(value: Any, unit: float) -> datetime | None:
+def _timestamp(value: Any, unit: float, field: str = "timestamp") -> datetime | None:
+    """A Unix time (``unit`` 1000 for milliseconds) of a review: 1995 (Amazon's first) to 2100."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordProblem(f"timestamp {value!r} is not a number")
+        raise RecordProblem(f"{field} is {_kind(value)}, not a number")
     try:
         moment = datetime.fromtimestamp(value / unit, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise RecordProblem(f"timestamp {value!r} is out of range") from None
+    except (OverflowError, OSError, ValueError):  # huge, NaN or beyond the platform's time_t
+        raise RecordProblem(f"{field} {{value}} is out of range", value) from None
     if not 1995 <= moment.year <= 2100:
-        raise RecordProblem(f"timestamp {value!r} is out of range")
+        raise RecordProblem(f"{field} {{value}} is out of range", value)
     return moment
 
 
-def _parse_date(value: str) -> datetime | None:
+def _parse_date(value: str, field: str = "created_at") -> datetime | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if len(value) > 15:
+            raise RecordProblem(f"{field} {{value}} is out of range", value)
         number = int(value)
-        return _timestamp(number, 1000 if number > 10**11 else 1)
+        return _timestamp(number, 1000 if number > 10**11 else 1, field)
     for parse in (datetime.fromisoformat, lambda v: datetime.strptime(v, "%m %d, %Y")):
         try:
             moment = parse(value)
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         except ValueError:
             continue
-    raise RecordProblem(f"date {value!r} is not ISO 8601 or a Unix timestamp")
+        if not MIN_DATE <= moment.date() <= MAX_DATE:
+            raise RecordProblem(f"{field} {{value}} is out of range ({MIN_DATE.year} to {MAX_DATE.year})", value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise RecordProblem(f"{field} {{value}} is not ISO 8601 or a Unix timestamp", value)
 
 
-def _int(value: Any) -> int | None:
+def _count(value: Any, field: str) -> int | None:
+    """A count such as helpful votes: an int, or a string of ASCII digits (``"1,204"``), 0 to 2**31-1."""
     if value is None or value == "":
         return None
-    try:
-        return int(str(value).replace(",", ""))
-    except ValueError:
-        raise RecordProblem(f"{value!r} is not a whole number") from None
+    if isinstance(value, str):
+        digits = value.strip().replace(",", "")
+        if not (digits.isascii() and digits.isdigit()):
+            raise RecordProblem(f"{field} {{value}} is not a whole number", value)
+        number = int(digits) if len(digits) <= 10 else MAX_ID + 1
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise RecordProblem(f"{field} is {_kind(value)}, not a whole number")
+    if not 0 <= number <= MAX_ID:
+        raise RecordProblem(f"{field} {{value}} is out of range (0 to {MAX_ID})", value)
+    return number
+
+
+def _flag(value: Any, field: str) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise RecordProblem(f"{field} is {_kind(value)}, not true or false")
+    return value
 
 
 @dataclass(frozen=True)
@@ -134,7 +228,8 @@ class AmazonFields:
     """Where one Amazon schema keeps each field."""
 
     text: str
-    products: tuple[str, ...]  # first present wins
+    products: tuple[str, ...]  # the family: first present wins
+    variant: str  # the listing the review was filed under
     timestamp: str
     seconds_per_unit: float  # the timestamp's unit: 1000 for milliseconds
     author: str
@@ -148,6 +243,7 @@ AMAZON_FIELDS = {
     AMAZON_2023: AmazonFields(
         "text",
         ("parent_asin", "asin"),
+        "asin",
         "timestamp",
         1000,
         "user_id",
@@ -157,30 +253,31 @@ AMAZON_FIELDS = {
         "verified_purchase",
     ),
     AMAZON_2018: AmazonFields(
-        "reviewText", ("asin",), "unixReviewTime", 1, "reviewerID", "overall", "summary", "vote", "verified"
+        "reviewText", ("asin",), "asin", "unixReviewTime", 1, "reviewerID", "overall", "summary", "vote", "verified"
     ),
 }
 
 
-def parse_amazon(row: dict[str, Any], fields: AmazonFields) -> ReviewRecord:
+def parse_amazon(row: dict[str, Any], fields: AmazonFields, pseudonymize: Pseudonymize) -> ReviewRecord:
     """One Amazon review (2023 or 2018 schema, by ``fields``) as a record; RecordProblem when unusable."""
     text = _text(row.get(fields.text), fields.text)
-    product = next((row[name] for name in fields.products if row.get(name)), None)
-    if not isinstance(product, str) or not product:
+    ids = {name: _id(row.get(name), name) for name in (*fields.products, fields.variant)}
+    product = next((ids[name] for name in fields.products if ids[name]), None)
+    if product is None:
         raise RecordProblem(f"missing {'/'.join(fields.products)}")
-    created = _timestamp(row.get(fields.timestamp), fields.seconds_per_unit)
-    author = row.get(fields.author)
-    title = row.get(fields.title)
+    created = _timestamp(row.get(fields.timestamp), fields.seconds_per_unit, fields.timestamp)
+    author = pseudonymize(_string(row.get(fields.author), fields.author))
     return ReviewRecord(
         product=product,
         text=text,
         review_key=review_key(None, author, product, created, text),
-        rating=_rating(row.get(fields.rating)),
-        title=title if isinstance(title, str) else None,
-        author_hash=hash_author(author),
+        variant=ids[fields.variant] or product,
+        rating=_rating(row.get(fields.rating), fields.rating),
+        title=_string(row.get(fields.title), fields.title),
+        author_hash=author,
         created_at=created,
-        helpful_votes=_int(row.get(fields.helpful)),
-        verified_purchase=bool(row[fields.verified]) if fields.verified in row else None,
+        helpful_votes=_count(row.get(fields.helpful), fields.helpful),
+        verified_purchase=_flag(row.get(fields.verified), fields.verified),
     )
 
 
@@ -194,44 +291,65 @@ def detect_json_format(row: dict[str, Any]) -> str:
     )
 
 
-FORMATS = (AMAZON_2023, AMAZON_2018, CSV)
-
-
-def detect_review_format(stream: BinaryIO, name: str, csv_suffix: bool) -> str:
+def detect_review_format(stream: BinaryIO, name: str, csv_suffix: bool, max_line_bytes: int = MAX_LINE_BYTES) -> str:
     """CSV by file name; otherwise the schema of the first JSON object among the first lines."""
     if csv_suffix:
         return CSV
-    for _, raw in zip(range(1000), stream, strict=False):
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
+    for _, raw in itertools.islice(bounded_lines(stream, max_line_bytes, name=name), 1000):
+        row = _json_object(raw) if raw is not None else None
         if isinstance(row, dict):
             return detect_json_format(row)
     raise InputError(f"{name}: no JSON object in its first lines; is it a review file (JSON Lines or .csv)?")
 
 
-def read_json_reviews(stream: BinaryIO, fmt: str, start_line: int = 0) -> Iterator[tuple[int, ReviewRecord | str, str]]:
-    """``(line, record or reason, raw excerpt)`` for each line after ``start_line``."""
+def _json_object(raw: bytes) -> dict[str, Any] | RecordProblem:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return RecordProblem(f"invalid UTF-8 at byte {exc.start}")
+    except json.JSONDecodeError as exc:
+        return RecordProblem(f"invalid JSON ({exc})")
+    except RecursionError:
+        return RecordProblem("invalid JSON (nested too deeply)")
+    except ValueError:  # Python refuses to convert an integer of over 4300 digits
+        return RecordProblem("invalid JSON (a number too long)")
+    return row if isinstance(row, dict) else RecordProblem(f"not a JSON object but {_kind(row)}")
+
+
+def _excerpt(text: str) -> str:
+    """At most 500 characters of a raw record, with nothing a database refuses (NUL, surrogates)."""
+    return _UNSAFE.sub("\ufffd", text[:EXCERPT_CHARS])
+
+
+def read_json_reviews(
+    stream: BinaryIO,
+    fmt: str,
+    start_line: int,
+    pseudonymize: Pseudonymize,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_total_bytes: int | None = None,
+    name: str = "input",
+) -> Iterator[tuple[int, ReviewRecord | RecordProblem, str]]:
+    """``(line, record or problem, raw excerpt)`` for each non-blank line after ``start_line``."""
     fields = AMAZON_FIELDS[fmt]
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in bounded_lines(stream, max_line_bytes, max_total_bytes, name):
         if number <= start_line:
             continue
-        excerpt = raw[:500].decode("utf-8", errors="replace").rstrip("\r\n")
+        if raw is None:
+            yield number, RecordProblem(f"line is longer than {max_line_bytes} bytes; skipped"), ""
+            continue
         if not raw.strip():
             continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield number, f"invalid JSON ({exc})", excerpt
-            continue
-        if not isinstance(row, dict):
-            yield number, "not a JSON object", excerpt
+        excerpt = _excerpt(raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace").rstrip("\r\n"))
+        row = _json_object(raw)
+        if isinstance(row, RecordProblem):
+            yield number, row, excerpt
             continue
         try:
-            yield number, parse_amazon(row, fields), excerpt
-        except RecordProblem as exc:
-            yield number, str(exc), excerpt
+            yield number, parse_amazon(row, fields, pseudonymize), excerpt
+        except RecordProblem as problem:
+            yield number, problem, excerpt
 
 
 def csv_columns(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
@@ -249,7 +367,7 @@ def csv_columns(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
                     f"column {mapping[field]!r} (for {field}) is not in the CSV header: {', '.join(header)}"
                 )
             columns[field] = mapping[field]
-        elif found := next((c for c in candidates if c in header), None):
+        elif found := next((c for c in candidates if c in header and c != columns.get("product")), None):
             columns[field] = found
     for required in ("text", "product"):
         if required not in columns:
@@ -260,57 +378,65 @@ def csv_columns(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
 
 
 def read_csv_reviews(
-    stream: BinaryIO, mapping: dict[str, str], start_line: int = 0
-) -> Iterator[tuple[int, ReviewRecord | str, str]]:
-    """``(row number, record or reason, raw excerpt)`` for each CSV row after ``start_line`` (header is row 0)."""
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
+    stream: BinaryIO,
+    mapping: dict[str, str],
+    start_line: int,
+    pseudonymize: Pseudonymize,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_total_bytes: int | None = None,
+    name: str = "input",
+) -> Iterator[tuple[int, ReviewRecord | RecordProblem, str]]:
+    """``(row number, record or problem, raw excerpt)`` for each CSV row after ``start_line`` (header is row 0).
+
+    Rows at or before ``start_line`` yield nothing, not even those that fail to parse: a resumed run
+    never rejects a row twice."""
+    rows = csv_rows(stream, max_line_bytes, max_total_bytes, name)
+    first = next(rows, None)
+    if first is None:
         return
-    except csv.Error as exc:
-        raise InputError(f"not a readable CSV file ({exc})") from exc
+    if first.problem:
+        raise InputError(f"{name}: not a readable CSV file (header: {first.problem})")
+    header = first.values
     columns = csv_columns(header, mapping)
     index = {field: header.index(column) for field, column in columns.items()}
-    number = 0
-    while True:
+    for number, row in enumerate(rows, start=1):
+        if number <= start_line:
+            continue
+        if row.problem:
+            yield number, RecordProblem(row.problem), ""
+            continue
+        if not any(v.strip() for v in row.values):
+            continue
+        excerpt = _excerpt(",".join(row.values))
+        if len(row.values) != len(header):
+            yield number, RecordProblem(f"row has {len(row.values)} fields, the header {len(header)}"), excerpt
+            continue
         try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            number += 1
-            yield number, f"bad CSV row ({exc})", ""
-            continue
-        number += 1
-        if number <= start_line or not any(v.strip() for v in values):
-            continue
-        excerpt = ",".join(values)[:500]
-        if len(values) != len(header):
-            yield number, f"row has {len(values)} fields, the header {len(header)}", excerpt
-            continue
-        row = {field: values[i] for field, i in index.items()}
-        try:
-            yield number, parse_csv_row(row), excerpt
-        except RecordProblem as exc:
-            yield number, str(exc), excerpt
+            yield number, parse_csv_row({f: row.values[i] for f, i in index.items()}, pseudonymize), excerpt
+        except RecordProblem as problem:
+            yield number, problem, excerpt
 
 
-def parse_csv_row(row: dict[str, str]) -> ReviewRecord:
+def parse_csv_row(row: dict[str, str], pseudonymize: Pseudonymize) -> ReviewRecord:
+    """One CSV row (field -> value, see :data:`CSV_DEFAULTS`) as a record; RecordProblem when unusable."""
+    for field, value in row.items():
+        if found := _NOT_UTF8.search(value):
+            raise RecordProblem(f"{field} is not valid UTF-8 (at character {found.start()})")
     text = _text(row.get("text"), "text")
-    product = (row.get("product") or "").strip()
-    if not product:
+    product = _id(row.get("product"), "product")
+    if product is None:
         raise RecordProblem("missing product")
-    created = _parse_date(row.get("created_at") or "")
-    author = row.get("author") or None
+    created = _parse_date(_string(row.get("created_at"), "created_at") or "")
+    author = pseudonymize(_string(row.get("author"), "author"))
     return ReviewRecord(
         product=product,
         text=text,
-        review_key=review_key(row.get("id") or None, author, product, created, text),
+        review_key=review_key(_id(row.get("id"), "id"), author, product, created, text),
+        variant=_id(row.get("variant"), "variant") or product,
         rating=_rating(row.get("rating")),
-        title=row.get("title") or None,
-        author_hash=hash_author(author),
+        title=_string(row.get("title"), "title"),
+        author_hash=author,
         created_at=created,
-        product_title=row.get("product_title") or None,
+        product_title=_string(row.get("product_title"), "product_title"),
     )

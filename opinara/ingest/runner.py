@@ -61,6 +61,7 @@ class IngestOptions:
     mapping: dict[str, str] = field(default_factory=dict)
     batch_size: int = 256
     redact_pii: bool = False  # store redacted texts, and no excerpt or value of a rejected record
+    max_total_bytes: int | None = None  # what the file may decompress to (uploads); None: no cap
 
 
 @dataclass
@@ -94,14 +95,14 @@ def _position(raw: BinaryIO) -> int:
         return 0
 
 
-def _detect(path: Path, requested: str | None) -> str:
+def _detect(path: Path, requested: str | None, max_line_bytes: int) -> str:
     if requested:
         if requested not in FORMATS:
             raise InputError(f"unknown format {requested!r}; use one of {', '.join(FORMATS)}")
         return requested
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     with open_binary(path) as stream:
-        return detect_review_format(stream, str(path), bool(suffixes) and suffixes[-1] == ".csv")
+        return detect_review_format(stream, str(path), bool(suffixes) and suffixes[-1] == ".csv", max_line_bytes)
 
 
 class Ingester:
@@ -113,11 +114,14 @@ class Ingester:
         self.pseudonymize = pseudonymize or Pseudonymizer.for_settings(analyzer.settings)
         self._keys = Pseudonymizer.for_settings(analyzer.settings, "review-key")
 
-    def _records(self, stream: BinaryIO, fmt: str, mapping: dict[str, str], start: int) -> Iterator[Item]:
-        settings = self.analyzer.settings
-        limits = {"max_line_bytes": settings.max_line_bytes}
+    def _records(self, stream: BinaryIO, fmt: str, options: IngestOptions, start: int, name: str) -> Iterator[Item]:
+        limits = {
+            "max_line_bytes": self.analyzer.settings.max_line_bytes,
+            "max_total_bytes": options.max_total_bytes,
+            "name": name,
+        }
         if fmt == CSV:
-            return read_csv_reviews(stream, mapping, start, self.pseudonymize, **limits)
+            return read_csv_reviews(stream, options.mapping, start, self.pseudonymize, **limits)
         return read_json_reviews(stream, fmt, start, self.pseudonymize, **limits)
 
     def ingest(
@@ -126,7 +130,7 @@ class Ingester:
         options = options or IngestOptions()
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-        fmt = _detect(path, options.format)
+        fmt = _detect(path, options.format, self.analyzer.settings.max_line_bytes)
         source = options.source or ("amazon" if fmt != CSV else path.name.split(".")[0])
         run = self._start_run(path, source, fmt)
         resumed_from = run.checkpoint_line
@@ -134,7 +138,7 @@ class Ingester:
         stream = open_binary(path)
         batch: list[Item] = []
         try:
-            for item in self._records(stream, fmt, options.mapping, run.checkpoint_line):
+            for item in self._records(stream, fmt, options, run.checkpoint_line, path.name):
                 batch.append(item)
                 if len(batch) >= options.batch_size:
                     self._store_batch(run, source, batch, options)
@@ -267,17 +271,10 @@ class Ingester:
         family_of = families.resolve((r.product, r.variant, r.product_title) for _, r in records)
         keyed = [(line, record, self._key(record)) for line, record in records]
         keys = {key for _, _, key in keyed}
-        seen: dict[str, int] = (
-            dict(
-                session.execute(
-                    select(Review.review_key, Review.product_id).where(
-                        Review.source == source, Review.review_key.in_(keys)
-                    )
-                ).tuples()
-            )
-            if keys
-            else {}
+        found = session.execute(
+            select(Review.review_key, Review.product_id).where(Review.source == source, Review.review_key.in_(keys))
         )
+        seen: dict[str, int] = {key: product_id for key, product_id in found} if keys else {}
         fresh = []
         for line, record, key in keyed:
             family = family_of[record.variant]

@@ -1,25 +1,36 @@
 """Text records from plain text, JSON Lines or CSV files (``.gz`` too) or standard input.
 
-Reading is streamed line by line, so memory stays flat on any file size. A bad record (invalid
-UTF-8 or JSON, a missing or non-string field, an empty or oversized text) becomes a
-:class:`TextRecord` with an ``error`` and its line number; reading goes on.
+Reading is streamed through :mod:`opinara.ingest.lines`, so memory stays flat on any file and any
+line length. A bad record (an over-long line, invalid UTF-8 or JSON, a NUL character or a lone
+surrogate, a missing or non-string field, an empty or oversized text) becomes a :class:`TextRecord`
+with an ``error`` and its line number; reading goes on.
+
+A file is refused as binary only when it is mostly binary: when more than 30% of its first 8 KiB
+are NUL or other control bytes (all but tab, newline, carriage return, form feed and escape) or
+bytes that are not UTF-8. Text with a few such bytes is read, and the lines holding them reported.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from opinara.errors import InputError
+from opinara.ingest.lines import MAX_LINE_BYTES, MAX_TOTAL_BYTES, bounded_lines, csv_rows, sniff
+from opinara.validation import text_problem
 
 Format = Literal["auto", "text", "jsonl", "csv"]
-_SNIFF_BYTES = 8192
+SNIFF_BYTES = 8192
+BINARY_SHARE = 0.3
+MAX_ID_CHARS = 256
+# Control characters that text does not hold, and the escapes ``surrogateescape`` gives bytes that are not UTF-8.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\udc80-\udcff]")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,22 @@ def open_binary(path: Path) -> BinaryIO:
     return handle
 
 
+def binary_share(head: bytes) -> float:
+    """The share of ``head`` that text does not hold: NUL and other control bytes, and bytes that are not UTF-8."""
+    if not head:
+        return 0.0
+    return len(_NOT_TEXT.findall(head.decode("utf-8", "surrogateescape"))) / len(head)
+
+
 def _check_not_binary(head: bytes, name: str) -> None:
-    if b"\x00" in head:
-        raise InputError(f"{name}: looks like binary data, not text (it contains NUL bytes)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{name}: looks like UTF-16 text; convert it to UTF-8")
+    share = binary_share(head)
+    if share > BINARY_SHARE:
+        raise InputError(
+            f"{name}: looks like binary data, not text ({share:.0%} of its first {len(head)} bytes"
+            " are control bytes or not UTF-8)"
+        )
 
 
 def read_records(
@@ -70,17 +94,23 @@ def read_records(
     max_chars: int = 100_000,
     name: str = "input",
     id_field: str | None = "id",
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_total_bytes: int | None = MAX_TOTAL_BYTES,
 ) -> Iterator[TextRecord]:
-    """Yield one record per input line (per CSV row), with errors instead of exceptions."""
-    buffered = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream  # type: ignore[arg-type]
-    try:
-        _check_not_binary(buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES], name)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{name}: cannot read ({exc})") from exc
+    """Yield one record per input line (per CSV row), with errors instead of exceptions.
+
+    Raises :class:`InputError` for a mostly binary input or an unusable CSV header, and
+    :class:`~opinara.errors.LimitExceeded` once more than ``max_total_bytes`` were read."""
+    head, replay = sniff(stream, SNIFF_BYTES, name)
+    _check_not_binary(head, name)
     if fmt == "csv":
-        yield from _csv_records(buffered, text_field, max_chars, name, id_field)
+        yield from _csv_records(replay, text_field, max_chars, name, id_field, max_line_bytes, max_total_bytes)
         return
-    for number, raw in enumerate(_lines(buffered, name), start=1):
+    for number, raw in bounded_lines(replay, max_line_bytes, max_total_bytes, name):
+        if raw is None:
+            yield TextRecord(number, error=f"line is longer than {max_line_bytes} bytes; skipped")
+            continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -89,21 +119,12 @@ def read_records(
         line = line.rstrip("\r\n")
         if not line.strip():
             yield TextRecord(number, error="empty line")
-            continue
-        if "\x00" in line:
-            yield TextRecord(number, error="binary data (NUL bytes)")
-            continue
-        if fmt == "jsonl":
+        elif problem := text_problem(line):  # a NUL; strict UTF-8 decoding leaves no surrogates
+            yield TextRecord(number, error=problem)
+        elif fmt == "jsonl":
             yield _json_record(number, line, text_field, max_chars, id_field)
         else:
             yield _checked(number, line, max_chars)
-
-
-def _lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
-    try:
-        yield from stream
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{name}: cannot read ({exc})") from exc
 
 
 def _checked(number: int, text: str, max_chars: int, record_id: str | None = None) -> TextRecord:
@@ -119,6 +140,10 @@ def _json_record(number: int, line: str, field: str, max_chars: int, id_field: s
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         return TextRecord(number, error=f"invalid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return TextRecord(number, error="invalid JSON (nested too deeply)")
+    except ValueError:  # Python refuses to convert an integer of over 4300 digits
+        return TextRecord(number, error="invalid JSON (a number too long)")
     if not isinstance(value, dict):
         return TextRecord(number, error=f"expected a JSON object, got {type(value).__name__}")
     if field not in value:
@@ -126,37 +151,69 @@ def _json_record(number: int, line: str, field: str, max_chars: int, id_field: s
     text = value[field]
     if not isinstance(text, str):
         return TextRecord(number, error=f"field {field!r} is {type(text).__name__}, not a string")
+    if problem := text_problem(text):  # "\ud800" and "\u0000" escapes decode to what UTF-8 cannot hold
+        return TextRecord(number, error=f"field {field!r} {problem}")
     record_id = value.get(id_field) if id_field else None
-    return _checked(number, text, max_chars, None if record_id is None else str(record_id))
+    if record_id is None:
+        return _checked(number, text, max_chars)
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        return TextRecord(number, error=f"field {id_field!r} is {type(record_id).__name__}, not a string or number")
+    return _with_id(number, text, max_chars, str(record_id), id_field)
 
 
-def _csv_records(stream: BinaryIO, field: str, max_chars: int, name: str, id_field: str | None) -> Iterator[TextRecord]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.DictReader(text)
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:
-        raise InputError(f"{name}: not a readable CSV file ({exc})") from exc
+def _with_id(number: int, text: str, max_chars: int, record_id: str, id_field: str | None) -> TextRecord:
+    if len(record_id) > MAX_ID_CHARS:
+        return TextRecord(
+            number, error=f"field {id_field!r} has {len(record_id)} characters; the limit is {MAX_ID_CHARS}"
+        )
+    if problem := text_problem(record_id):
+        return TextRecord(number, error=f"field {id_field!r} {problem}")
+    return _checked(number, text, max_chars, record_id)
+
+
+def _csv_problem(value: str, column: str) -> str | None:
+    """Why a CSV value (decoded with ``surrogateescape``) cannot be used, or None."""
+    if found := _NOT_UTF8.search(value):
+        return f"column {column!r} is not valid UTF-8 (at character {found.start()})"
+    problem = text_problem(value)
+    return f"column {column!r} {problem}" if problem else None
+
+
+def _csv_records(
+    stream: BinaryIO,
+    field: str,
+    max_chars: int,
+    name: str,
+    id_field: str | None,
+    max_line_bytes: int,
+    max_total_bytes: int | None,
+) -> Iterator[TextRecord]:
+    rows = csv_rows(stream, max_line_bytes, max_total_bytes, name)
+    first = next(rows, None)
+    if first is not None and first.problem:
+        raise InputError(f"{name}: not a readable CSV file (header: {first.problem})")
+    header = first.values if first else []
     if field not in header:
         raise InputError(
             f"{name}: no column {field!r} (columns: {', '.join(header) or 'none'}); choose one with --text-field"
         )
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield TextRecord(reader.line_num, error=f"bad CSV row ({exc})")
+    text_at = header.index(field)
+    id_at = header.index(id_field) if id_field and id_field in header else None
+    for row in rows:
+        if row.problem:
+            yield TextRecord(row.line, error=row.problem)
             continue
-        value = row.get(field)
-        if value is None:
-            yield TextRecord(reader.line_num, error=f"row has no value for {field!r}")
+        if not row.values:
+            continue  # a blank line
+        if text_at >= len(row.values):
+            yield TextRecord(row.line, error=f"row has no value for {field!r}")
             continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            yield TextRecord(reader.line_num, error="invalid UTF-8")
-            continue
-        record_id = row.get(id_field) if id_field else None
-        yield _checked(reader.line_num, value, max_chars, record_id)
+        value = row.values[text_at]
+        record_id = row.values[id_at] if id_at is not None and id_at < len(row.values) else None
+        problem = _csv_problem(value, field) or (_csv_problem(record_id, str(id_field)) if record_id else None)
+        if problem:
+            yield TextRecord(row.line, error=problem)
+        elif record_id:
+            yield _with_id(row.line, value, max_chars, record_id, id_field)
+        else:
+            yield _checked(row.line, value, max_chars)

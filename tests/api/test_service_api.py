@@ -55,7 +55,7 @@ def test_usage_is_recorded_per_key_and_day(api):
         client.post("/v1/analyze", json={"text": "twelve chars"})
         client.post("/v1/analyze/batch", json={"texts": ["abc", "de"]})
     api.platform.usage.flush()
-    key_id = next(k["id"] for k in list_keys(api.platform.store) if k["name"] == "metered")
+    key_id = next(k.id for k in list_keys(api.platform.store) if k.name == "metered")
     [row] = usage(api.platform.store, key_id)
     assert (row["requests"], row["texts"], row["characters"]) == (2, 3, 17)
 

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import random
 
 import pytest
 
@@ -105,12 +106,38 @@ def test_usage_errors_are_one_line_and_exit_2(run_cli, args, message):
     assert len(lines) == 1 and message in lines[0], lines
 
 
-def test_binary_file_is_refused(run_cli, tmp_path):
+@pytest.mark.parametrize("content", [bytes(range(256)) * 64, random.Random(3).randbytes(20_000)])
+def test_binary_file_is_refused(run_cli, tmp_path, content):
     path = tmp_path / "garbage.bin"
-    path.write_bytes(bytes(range(256)) * 64)
+    path.write_bytes(content)
     done = run_cli("analyze", *LEXICON, "--file", str(path))
     assert done.returncode == 2
     assert "looks like binary data" in done.stderr.decode()
+    assert done.stdout == b""
+
+
+def test_a_text_file_with_a_nul_line_is_analyzed_except_that_line(run_cli, tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(b"Great value.\nBad\x00 zipper.\nTerrible strap.\n")
+    done = run_cli("analyze", *LEXICON, "--no-aspects", "--file", str(path))
+    assert done.returncode == 1
+    assert [(r["line"], r["sentiment"]["label"]) for r in results(done.stdout)] == [(1, "positive"), (3, "negative")]
+    assert done.stderr.decode().splitlines() == [
+        "opinara: line 2: contains a NUL character at character 3",
+        "opinara: 1 record(s) skipped",
+    ]
+
+
+def test_an_over_long_jsonl_line_is_reported_and_the_others_analyzed(run_cli, tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    lines = [{"text": "Great value."}, {"text": "word " * 40_000}, {"text": "Terrible strap."}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = run_cli(
+        "analyze", *LEXICON, "--no-aspects", "--file", str(path), env_extra={"OPINARA_MAX_LINE_BYTES": "100000"}
+    )
+    assert done.returncode == 1
+    assert [r["line"] for r in results(done.stdout)] == [1, 3]
+    assert "opinara: line 2: line is longer than 100000 bytes; skipped" in done.stderr.decode().splitlines()
 
 
 def test_csv_without_the_text_column_names_the_columns(run_cli, tmp_path):

@@ -11,7 +11,7 @@ from opinara.errors import InputError
 from opinara.ingest.metadata import ingest_metadata
 from opinara.ingest.runner import Ingester, IngestOptions
 from opinara.insights import aggregates
-from opinara.store.models import AspectDaily, AspectMention, Product, RejectedRecord, Review
+from opinara.store.models import AspectDaily, AspectMention, Product, ProductReviewCount, RejectedRecord, Review
 
 
 def write_jsonl(path, rows):
@@ -76,7 +76,7 @@ def test_amazon_2023_file_with_bad_records(ingester, store, tmp_path):
         products = set(session.scalars(select(Product.external_id)))
     assert rejected[2].startswith("invalid JSON")
     assert rejected[4] == "missing text"
-    assert rejected[5] == "text is int, not a string"
+    assert rejected[5] == "text is an int, not a string"
     assert rejected[6] == "rating 11 is outside 0-5"
     assert review.created_at.astimezone(UTC) == datetime.fromtimestamp(1700000000 + 3 * 86400, tz=UTC)
     assert (review.helpful_votes, review.verified_purchase, review.title) == (3, True, "title 3")
@@ -121,26 +121,35 @@ def test_csv_without_a_text_column_is_refused(ingester, tmp_path):
 
 
 def test_quality_flags_and_aggregates_leave_low_quality_out(ingester, store, tmp_path):
+    copied = "I received this yesterday and honestly it is the best purchase I have made all year, five stars."
     path = write_jsonl(
         tmp_path / "quality.jsonl",
         [
             review_2023(1, "The screen is bright and the battery lasts all day."),
             review_2023(2, "Nice"),
             review_2023(3, "BUY NOW AT WWW.CHEAP-DEALS.EXAMPLE BEST PRICE!!!!!!!!"),
-            review_2023(4, "The screen is bright and the battery lasts all day."),
+            review_2023(4, "The screen is bright and the battery lasts all day.", user_id="USER1"),
             review_2023(5, "La pantalla es muy brillante y la batería dura todo el día sin problemas."),
+            review_2023(6, "Great gift"),
+            review_2023(7, "Great gift"),
+            review_2023(8, copied),
+            review_2023(9, copied),
         ],
     )
     ingester.ingest(path)
     with store.session() as session:
         flags = {r.helpful_votes: (r.quality_flags, r.quality_score) for r in session.scalars(select(Review))}
         review_level = session.scalar(select(func.sum(AspectDaily.mentions)).where(AspectDaily.aspect_group == ""))
+        counts = dict(session.execute(select(ProductReviewCount.reason, ProductReviewCount.reviews)).all())
     assert flags[1] == ([], 1.0)
     assert flags[2][0] == ["short"]
     assert "spam" in flags[3][0]
-    assert flags[4][0] == ["duplicate_text"]
+    assert flags[4][0] == ["duplicate_text"], "the same author's text again"
     assert flags[5][0] == ["language"]
-    assert review_level == 2, "reviews 1 and 2 count; the spam, duplicate and Spanish ones do not"
+    assert flags[6][0] == flags[7][0] == ["short"], "a short phrase many people write is no duplicate"
+    assert flags[8][0] == [] and flags[9][0] == ["duplicate_text"], "a long text copied from another author"
+    assert review_level == 5, "1, 2, 6, 7 and 8 count; the spam, duplicates and the Spanish one do not"
+    assert counts == {"stored": 9, "counted": 5, "duplicate_text": 2, "spam": 1, "language": 1}
 
 
 def test_rebuild_gives_identical_aggregates(ingester, store, tmp_path):

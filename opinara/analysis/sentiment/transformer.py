@@ -22,6 +22,7 @@ from opinara.analysis.schema import ModelInfo
 from opinara.analysis.sentiment.base import NEGATIVE, NEUTRAL, POSITIVE, Prediction
 from opinara.analysis.text import words
 from opinara.errors import ModelLoadError
+from opinara.observability.logs import route_library_logs
 
 log = logging.getLogger(__name__)
 OCCLUDED_WORDS = 24
@@ -61,6 +62,7 @@ class TransformerBackend:
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            route_library_logs()  # transformers brings its own log handler
             path = resolve_encoder(model_id)
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModelForSequenceClassification.from_pretrained(path).eval()
@@ -76,6 +78,7 @@ class TransformerBackend:
                 export_onnx(model, target, output="logits")
             import onnxruntime as ort
 
+            route_library_logs()  # the C++ runtime's log level
             self._session: Any = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
             self._model: Any = None
         else:
