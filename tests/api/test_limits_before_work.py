@@ -3,6 +3,7 @@ the route before any byte of the body is read."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -39,10 +40,8 @@ def _raw_request(url: str, head: str, body_chunks: Iterator[bytes], timeout: flo
         sock.setblocking(False)
         answer = b""
         for chunk in body_chunks:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 answer += sock.recv(65536)
-            except BlockingIOError:
-                pass
             if answer:
                 break
             try:
