@@ -56,9 +56,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (analyze, jobs, products, keys, health):
-        app.include_router(module.router)
+    routers = [module.router for module in (analyze, jobs, products, keys, health)]
+    for router in routers:
+        app.include_router(router)
+    # The guard matches requests against the routes as declared (FastAPI wraps included routers).
+    routes = [route for router in routers for route in router.routes]
     # Outermost first: the request id exists before the guard answers 401, 413 or 429.
-    app.add_middleware(Guard, routes=app.router.routes, platform=lambda scope: scope["app"].state.platform)
+    app.add_middleware(Guard, routes=routes, platform=lambda scope: scope["app"].state.platform)
     app.add_middleware(RequestContext)
     return app

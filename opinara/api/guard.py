@@ -28,6 +28,7 @@ from opinara.errors import LimitExceeded, OpinaraError, PermissionDenied, RateLi
 from opinara.observability.metrics import RATE_LIMITED
 
 BodyKind = Literal["json", "upload"]
+ROUTE_KEY = "opinara.route"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Guard:
             if match == Match.FULL:
                 if not isinstance(route, APIRoute):
                     return None
-                scope["route"] = route  # metrics name the route of a request refused here too
+                scope[ROUTE_KEY] = route.path  # metrics name the route of a request refused here too
                 key = id(route)
                 if key not in self._policies:
                     self._policies[key] = _policy(route.dependant)

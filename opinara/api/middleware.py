@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opinara.api.disconnect import ClientDisconnected
+from opinara.api.guard import ROUTE_KEY
 from opinara.observability.logs import request_id
 from opinara.observability.metrics import REQUEST_LATENCY, REQUESTS
 
@@ -52,8 +53,7 @@ class RequestContext:
         except ClientDisconnected:
             status = CLIENT_CLOSED  # nobody to answer; nginx's code for it, in metrics and the log line
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = getattr(scope.get("route"), "path", None) or scope.get(ROUTE_KEY) or "unmatched"
             seconds = time.perf_counter() - started
             REQUESTS.labels(path, scope["method"], str(status)).inc()
             REQUEST_LATENCY.labels(path, scope["method"], str(status)).observe(seconds)
