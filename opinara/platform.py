@@ -13,7 +13,9 @@ from opinara.access.limits import KeyLimiter
 from opinara.access.usage import UsageRecorder
 from opinara.config import Settings
 from opinara.jobs.queue import EmbeddedWorkers, JobQueue
+from opinara.jobs.quota import JobQuota
 from opinara.jobs.runner import JobRunner
+from opinara.jobs.service import JobService
 from opinara.ops.maintenance import MaintenanceThread
 from opinara.serving.service import AnalysisService
 from opinara.store.db import Store, open_store
@@ -27,10 +29,12 @@ class Platform:
         self.settings = settings
         self.store = store or open_store(settings)
         self.analysis = AnalysisService(settings)
-        self.runner = JobRunner(settings, self.store, self.analysis)
-        self.queue = JobQueue(settings, self._run_job)
         self.limiter = KeyLimiter(settings.redis_url, settings.redis_prefix)
         self.usage = UsageRecorder(self.store)
+        quota = JobQuota(self.store, self.limiter, self.usage)
+        self.runner = JobRunner(settings, self.store, self.analysis, quota)
+        self.queue = JobQueue(settings, self._run_job)
+        self.jobs = JobService(settings, self.store, self.analysis, self.queue, quota)
         # Key lookups (and Redis rate limits) run on one bounded thread of their own: one connection, no pool churn.
         self.auth = Authenticator(settings, self.store, self.limiter)
         self.maintenance = MaintenanceThread(self.store, settings)
@@ -68,3 +72,4 @@ class Platform:
         self.usage.flush()
         self.analysis.close()
         self.auth.close()
+        self.queue.close()

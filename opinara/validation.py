@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from opinara.errors import FieldError
 
@@ -42,18 +42,19 @@ def check_text(value: str, field: str = "text") -> str:
     return value
 
 
-def _clean(value: str) -> str:
-    problem = text_problem(value)
-    if problem is not None:
+def _clean(value: object) -> object:
+    """Refuse unsafe strings before any other check: a length check on a string with a lone surrogate
+    would fail with a message about encodings instead of naming the character."""
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
         raise ValueError(problem)  # pydantic turns it into a 422 entry with the field's location
     return value
 
 
 # A string from a client that is safe to analyze, store and log (pydantic validates it).
-CleanText = Annotated[str, AfterValidator(_clean)]
+CleanText = Annotated[str, BeforeValidator(_clean)]
 # A product's (or other thing's) id as its source gives it: any safe text of at most 128 characters.
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_clean)]
-RecordId = Annotated[str, StringConstraints(max_length=256), AfterValidator(_clean)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_clean)]
+RecordId = Annotated[str, StringConstraints(max_length=256), BeforeValidator(_clean)]
 Cursor = Annotated[int, Field(ge=1, le=MAX_ID)]
 InRangeDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
 

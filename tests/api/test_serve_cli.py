@@ -10,7 +10,8 @@ import sys
 
 import httpx
 
-from tests.jobs.test_job_recovery import _env, _free_port, _setup, _wait_ready, process
+from tests.jobs.conftest import free_port as _free_port
+from tests.jobs.test_job_recovery import _env, _setup, _wait_ready, process
 
 
 def test_two_server_processes_answer_and_merge_their_metrics(tmp_path):

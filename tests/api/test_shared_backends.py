@@ -47,6 +47,8 @@ def test_two_servers_share_the_redis_queue_cache_and_limits(tmp_path):
         "redis_prefix": prefix,
         "backend": "lexicon",
         "aspect_extractor": "rules",
+        # One deployment, one secret: cache keys and author pseudonyms are keyed with it on every server.
+        "secret_key": "shared-deployment-secret-0123456789",
     }
     producer = Settings(data_dir=tmp_path / "a", embedded_workers=0, **common)
     consumer = Settings(data_dir=tmp_path / "b", embedded_workers=1, **common)

@@ -1,4 +1,6 @@
-"""Jobs survive a server restart and a worker killed mid-job: real processes, real signals."""
+"""Jobs survive a server restart, a worker killed mid-job, and a queue that is down or hangs: real
+processes, real signals, real redis-server processes. The job row is the truth: a submission while the
+queue is away is accepted and stays queued, and runs once the queue is back."""
 
 from __future__ import annotations
 
@@ -17,13 +19,8 @@ import httpx
 from opinara.access.keys import create_key
 from opinara.config import Settings
 from opinara.store.db import open_store
-from tests.jobs.conftest import all_results, wait_for_job
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.api.server import running_api
+from tests.jobs.conftest import all_results, free_port, redis_server, require_redis_server, wait_for_job
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -68,7 +65,7 @@ def _setup(data_dir: Path) -> tuple[int, str, Path, dict[str, str]]:
     store = open_store(Settings(data_dir=data_dir))
     key, _ = create_key(store, f"k{time.monotonic_ns()}", "analyze,read", "100000/minute")
     store.engine.dispose()
-    port = _free_port()
+    port = free_port()
     return port, f"http://127.0.0.1:{port}", data_dir / "server.log", {"X-API-Key": key}
 
 
@@ -117,3 +114,51 @@ def test_a_worker_killed_mid_job_leaves_the_job_retried_and_complete(tmp_path):
     assert done["succeeded"] == len(texts) == len(items)
     assert [i["index"] for i in items] == list(range(len(texts)))
     assert all(i["result"]["text_length"] == len(texts[i["index"]]) for i in items)
+
+
+def _settings(tmp_path, port: int) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        backend="lexicon",
+        aspect_extractor="rules",
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        embedded_workers=1,
+        job_lease_seconds=2.0,
+    )
+
+
+def test_a_job_submitted_while_redis_is_down_is_accepted_and_runs_when_redis_is_back(tmp_path):
+    require_redis_server()
+    port = free_port()
+    with running_api(_settings(tmp_path, port)) as api, api.client(api.key("outage", "analyze,read")) as client:
+        with redis_server(port):
+            warmup = wait_for_job(client, client.post("/v1/jobs", json={"texts": ["queue works"]}).json()["id"])
+        started = time.monotonic()  # Redis is stopped now
+        created = client.post("/v1/jobs", json={"texts": ["submitted during the outage", "another"]})
+        took = time.monotonic() - started
+        assert created.status_code == 202, created.text
+        job_id = created.json()["id"]
+        time.sleep(3)  # longer than a lease: the reaper tries to re-queue it, and cannot
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
+        with redis_server(port):
+            done = wait_for_job(client, job_id, timeout=30)
+    assert warmup["status"] == "succeeded"
+    assert took < 1.5, f"the submission waited {took:.1f} s for the queue"
+    assert done["status"] == "succeeded" and done["attempts"] == 1 and done["succeeded"] == 2
+
+
+def test_a_queue_that_does_not_answer_delays_a_submission_by_about_a_second(tmp_path):
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        with running_api(_settings(tmp_path, port)) as api:
+            key = api.key("hanging", "analyze,read")
+            with api.client(key) as client:
+                started = time.monotonic()
+                created = client.post("/v1/jobs", json={"texts": ["the queue hangs"]})
+                took = time.monotonic() - started
+                health = client.get("/health")
+                status = client.get(f"/v1/jobs/{created.json()['id']}").json()["status"]
+    assert created.status_code == 202 and status == "queued" and health.status_code == 200
+    assert 0.9 < took < 2.5, f"the submission took {took:.1f} s"
