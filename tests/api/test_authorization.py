@@ -1,0 +1,124 @@
+"""The authorization matrix over every /v1 route (and the admin report): no key, each single scope, a revoked
+key, admin, and another key's job. The table below is the contract; a new route must be added to it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from opinara.access.keys import revoke_key
+from opinara.api.app import create_app
+from tests.api.server import RunningApi, running_demo_api
+
+ANY = {"analyze", "read", "ingest"}
+# (method, path) -> the scopes that may call it (admin always may)
+CONTRACT: dict[tuple[str, str], set[str]] = {
+    ("POST", "/v1/analyze"): {"analyze"},
+    ("POST", "/v1/analyze/batch"): {"analyze"},
+    ("POST", "/v1/jobs"): {"analyze", "ingest"},
+    ("GET", "/v1/jobs"): ANY,
+    ("GET", "/v1/jobs/{job_id}"): ANY,
+    ("GET", "/v1/jobs/{job_id}/results"): ANY,
+    ("DELETE", "/v1/jobs/{job_id}"): {"analyze", "ingest"},
+    ("GET", "/v1/products"): {"read"},
+    ("GET", "/v1/products/{product}"): {"read"},
+    ("GET", "/v1/products/{product}/aspects"): {"read"},
+    ("GET", "/v1/products/{product}/trends"): {"read"},
+    ("GET", "/v1/products/{product}/drivers"): {"read"},
+    ("GET", "/v1/reviews"): {"read"},
+    ("GET", "/v1/overview"): {"read"},
+    ("GET", "/v1/aspects/changes"): {"read"},
+    ("GET", "/v1/keys/me"): ANY,
+    ("GET", "/health/detailed"): set(),
+}
+OWNED = {path for _, path in CONTRACT if "{job_id}" in path}
+BODIES = {
+    "/v1/analyze": {"text": "The strap is comfortable."},
+    "/v1/analyze/batch": {"texts": ["The strap is comfortable."]},
+    "/v1/jobs": {"texts": ["The strap is comfortable."]},
+}
+QUERIES = {"/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"}}
+# Past the route's scopes, the job's kind needs its own: a JSON body is an analyze job, which ingest may not submit.
+REFUSED_BY_KIND = {("POST", "/v1/jobs", "ingest")}
+
+
+def test_the_contract_names_every_guarded_route():
+    paths = create_app().openapi()["paths"]
+    declared = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/v1") or path == "/health/detailed"
+        for method in operations
+    }
+    assert declared == set(CONTRACT)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
+    with running_demo_api(tmp_path_factory.mktemp("authz"), embedded_workers=0, max_queued_jobs_per_key=1000) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keys(api: RunningApi) -> dict[str, str]:
+    made = {scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "admin")}
+    made["revoked"] = api.key("m-revoked", "analyze,read,ingest,admin")
+    revoke_key(api.platform.store, "m-revoked")
+    deadline = time.monotonic() + 40 * api.platform.settings.key_revocation_poll_seconds
+    with api.client(made["revoked"]) as client:
+        while client.get("/v1/keys/me").status_code != 401:
+            assert time.monotonic() < deadline, "the revoked key still works"
+            time.sleep(0.05)
+    return made
+
+
+def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str):
+    url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2")
+    with api.client(key) as client:
+        return client.request(method, url, json=BODIES.get(path) if method == "POST" else None, params=QUERIES.get(path))
+
+
+def _fresh_job(api: RunningApi, key: str) -> str:
+    with api.client(key) as client:
+        answer = client.post("/v1/jobs", json={"texts": ["queued for the matrix"]})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(CONTRACT))
+def test_no_key_and_a_revoked_key_get_401(api, keys, method, path):
+    job_id = _fresh_job(api, keys["analyze"])
+    for key in (None, keys["revoked"]):
+        answer = _call(api, key, method, path, job_id)
+        assert answer.status_code == 401, (key is None, answer.text)
+        assert answer.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(CONTRACT))
+@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "admin"])
+def test_each_scope_gets_what_the_contract_says(api, keys, method, path, who):
+    owner = keys["analyze"]
+    job_id = _fresh_job(api, owner)
+    answer = _call(api, keys[who], method, path, job_id)
+    allowed = who == "admin" or who in CONTRACT[(method, path)]
+    if not allowed or (method, path, who) in REFUSED_BY_KIND:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["scopes"] == [who]
+    elif path in OWNED and who not in ("analyze", "admin"):
+        assert answer.status_code == 404, "another key's job does not exist for this key"
+    else:
+        assert answer.status_code < 400, answer.text
+
+
+def test_another_keys_job_is_invisible_and_cannot_be_cancelled(api, keys):
+    other = api.key("m-other", "analyze,read")
+    job_id = _fresh_job(api, keys["analyze"])
+    with api.client(other) as client:
+        assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+        assert client.get(f"/v1/jobs/{job_id}/results").status_code == 404
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
+        assert all(job["id"] != job_id for job in client.get("/v1/jobs").json()["jobs"])
+    with api.client(keys["admin"]) as client:
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued", "other keys changed nothing"
