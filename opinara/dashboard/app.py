@@ -9,6 +9,7 @@ import streamlit as st
 PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Opinara", page_icon=":material/forum:", layout="wide")
+# Every page asks for the dashboard password first, if one is set (common.client).
 navigation = st.navigation(
     [
         st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -1,4 +1,4 @@
-"""Plotly figures built from the API's JSON: pure functions, no Streamlit."""
+"""Plotly figures built from the API's typed answers: pure functions, no Streamlit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from opinara.insights.models import AspectChange, AspectCounts, OverviewPeriod, ProductInsight, TrendPeriod
+
 SENTIMENT_COLORS = {"positive": "#2e9e5b", "negative": "#d64545", "neutral": "#9aa0a6", "mixed": "#e0a526"}
+RANKED_EACH_END = 15  # products ranked: this many from the bottom and from the top, when there are more
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -15,15 +18,15 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def volume_and_mix(periods: list[dict[str, Any]]) -> go.Figure:
+def volume_and_mix(periods: list[OverviewPeriod]) -> go.Figure:
     """Stacked review counts per sentiment and net sentiment on a second axis."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    x = [p["period"] for p in periods]
+    x = [p.period for p in periods]
     for label in ("positive", "neutral", "mixed", "negative"):
-        fig.add_bar(x=x, y=[p[label] for p in periods], name=label, marker_color=SENTIMENT_COLORS[label])
+        fig.add_bar(x=x, y=[getattr(p, label) for p in periods], name=label, marker_color=SENTIMENT_COLORS[label])
     fig.add_scatter(
         x=x,
-        y=[p["net_sentiment"] for p in periods],
+        y=[p.net_sentiment for p in periods],
         name="net sentiment",
         mode="lines+markers",
         line={"color": "#333"},
@@ -37,38 +40,43 @@ def volume_and_mix(periods: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Volume and sentiment mix")
 
 
-def products_ranked(products: list[dict[str, Any]]) -> go.Figure:
-    ranked = sorted((p for p in products if p["reviews"]), key=lambda p: p["net_sentiment"])
+def products_ranked(products: list[ProductInsight]) -> go.Figure:
+    """Products with counted reviews by net sentiment; with many, the lowest and the highest only."""
+    ranked = sorted((p for p in products if p.counted_reviews), key=lambda p: p.net_sentiment)
+    title = "Products by net sentiment"
+    if len(ranked) > 2 * RANKED_EACH_END:
+        title += f" (the {RANKED_EACH_END} lowest and highest of {len(ranked):,})"
+        ranked = ranked[:RANKED_EACH_END] + ranked[-RANKED_EACH_END:]
     fig = go.Figure(
         go.Bar(
-            x=[p["net_sentiment"] for p in ranked],
-            y=[p["title"] or p["external_id"] for p in ranked],
+            x=[p.net_sentiment for p in ranked],
+            y=[p.title or p.external_id for p in ranked],
             orientation="h",
-            marker_color=[SENTIMENT_COLORS["positive" if p["net_sentiment"] >= 0 else "negative"] for p in ranked],
-            text=[f"{p['reviews']} reviews" for p in ranked],
+            marker_color=[SENTIMENT_COLORS["positive" if p.net_sentiment >= 0 else "negative"] for p in ranked],
+            text=[f"{p.counted_reviews:,} reviews" for p in ranked],
         )
     )
     fig.update_xaxes(range=[-1, 1], title_text="net sentiment")
-    return _layout(fig, "Products by net sentiment", height=max(260, 60 + 40 * len(ranked)))
+    return _layout(fig, title, height=max(260, 60 + 40 * len(ranked)))
 
 
-def aspects_diverging(aspects: list[dict[str, Any]]) -> go.Figure:
+def aspects_diverging(aspects: list[AspectCounts]) -> go.Figure:
     """Positive mentions to the right, negative to the left, one row per aspect."""
-    rows = sorted(aspects, key=lambda a: a["mentions"])
-    names = [a["group"] for a in rows]
+    rows = sorted(aspects, key=lambda a: a.mentions)
+    names = [a.group for a in rows]
     fig = go.Figure()
     fig.add_bar(
         y=names,
-        x=[-a["negative"] for a in rows],
+        x=[-a.negative for a in rows],
         name="negative",
         orientation="h",
         marker_color=SENTIMENT_COLORS["negative"],
-        customdata=[a["negative"] for a in rows],
+        customdata=[a.negative for a in rows],
         hovertemplate="%{y}: %{customdata} negative<extra></extra>",
     )
     fig.add_bar(
         y=names,
-        x=[a["positive"] for a in rows],
+        x=[a.positive for a in rows],
         name="positive",
         orientation="h",
         marker_color=SENTIMENT_COLORS["positive"],
@@ -79,19 +87,19 @@ def aspects_diverging(aspects: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Aspects: what customers praise and complain about", height=max(280, 60 + 28 * len(rows)))
 
 
-def rating_vs_sentiment(periods: list[dict[str, Any]]) -> go.Figure:
+def rating_vs_sentiment(periods: list[TrendPeriod]) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    x = [p["period"] for p in periods]
+    x = [p.period for p in periods]
     fig.add_scatter(
         x=x,
-        y=[p["net_sentiment"] for p in periods],
+        y=[p.net_sentiment for p in periods],
         name="net sentiment",
         mode="lines+markers",
         line={"color": SENTIMENT_COLORS["positive"]},
     )
     fig.add_scatter(
         x=x,
-        y=[p["average_rating"] for p in periods],
+        y=[p.average_rating for p in periods],
         name="average rating",
         mode="lines+markers",
         line={"color": "#3b6fd6", "dash": "dot"},
@@ -102,23 +110,23 @@ def rating_vs_sentiment(periods: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Rating vs sentiment")
 
 
-def aspect_trends(series: dict[str, list[dict[str, Any]]]) -> go.Figure:
+def aspect_trends(series: dict[str, list[TrendPeriod]]) -> go.Figure:
     fig = go.Figure()
     for name, periods in series.items():
         fig.add_scatter(
-            x=[p["period"] for p in periods],
-            y=[p["net_sentiment"] for p in periods],
+            x=[p.period for p in periods],
+            y=[p.net_sentiment for p in periods],
             name=name,
             mode="lines+markers",
-            text=[f"{p['mentions']} mentions" for p in periods],
+            text=[f"{p.mentions} mentions" for p in periods],
         )
     fig.update_yaxes(range=[-1.05, 1.05], title_text="net sentiment")
     return _layout(fig, "Aspect sentiment over time")
 
 
-def changes(entries: list[dict[str, Any]], title: str) -> go.Figure:
-    labels = [f"{e['group']} · {e['product']['title'] or e['product']['external_id']}" for e in entries][::-1]
-    values = [e["change"] for e in entries][::-1]
+def changes(entries: list[AspectChange], title: str) -> go.Figure:
+    labels = [f"{e.group} · {e.product.title or e.product.external_id}" for e in entries][::-1]
+    values = [e.change for e in entries][::-1]
     fig = go.Figure(
         go.Bar(
             x=values,

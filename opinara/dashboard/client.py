@@ -1,10 +1,31 @@
-"""A small client for the Opinara REST API, used by the dashboard (and handy in scripts)."""
+"""A small client for the Opinara REST API, used by the dashboard (and handy in scripts).
+
+Reads come back as the API's own response models, so a field the API renames or drops fails here,
+in one place, with a readable message, rather than as a KeyError somewhere in a page."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
+
+from opinara.access.keys import KeyInfo
+from opinara.insights.models import (
+    AspectChanges,
+    Drivers,
+    Overview,
+    ProductAspects,
+    ProductInsight,
+    ProductPage,
+    ReviewPage,
+    Trends,
+)
+from opinara.jobs.models import JobInfo, JobList
+
+M = TypeVar("M", bound=BaseModel)
+MAX_PRODUCTS = 5_000  # products listed by the dashboard; beyond this, pages say the list is cut
+PRODUCTS_PAGE = 500  # the API's largest page
 
 
 class ApiError(Exception):
@@ -39,48 +60,84 @@ class OpinaraClient:
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
 
-    def products(self) -> list[dict[str, Any]]:
-        return self.get("/v1/products", top=5)["products"]
+    def _read(self, model: type[M], path: str, **params: Any) -> M:
+        return self._parse(model, path, self.get(path, **params))
 
-    def overview(self, by: str = "month") -> dict[str, Any]:
-        return self.get("/v1/overview", by=by)
+    @staticmethod
+    def _parse(model: type[M], path: str, body: Any) -> M:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            where = ".".join(map(str, exc.errors()[0]["loc"])) or "the top"
+            raise ApiError(
+                f"the API's answer to {path} is not the {model.__name__} this dashboard expects "
+                f"({exc.error_count()} problem(s), the first at {where}); are the API and the dashboard "
+                "the same version?"
+            ) from exc
 
-    def aspect_changes(self, start: str, end: str, min_mentions: int = 2) -> dict[str, Any]:
-        return self.get("/v1/aspects/changes", start=start, end=end, min_mentions=min_mentions)
+    def key(self) -> KeyInfo:
+        """The record of the key this client calls with: its name and scopes."""
+        return self._read(KeyInfo, "/v1/keys/me")
 
-    def aspects(self, product: str, limit: int = 15) -> dict[str, Any]:
-        return self.get(f"/v1/products/{product}/aspects", limit=limit, examples=0)
+    def product_page(self, cursor: int | None = None, limit: int = PRODUCTS_PAGE, top: int = 5) -> ProductPage:
+        return self._read(ProductPage, "/v1/products", top=top, cursor=cursor, limit=limit)
 
-    def trends(self, product: str, aspect: str | None = None, by: str = "month") -> dict[str, Any]:
-        return self.get(f"/v1/products/{product}/trends", aspect=aspect, by=by)
+    def products(self, max_products: int = MAX_PRODUCTS) -> list[ProductInsight]:
+        """Products page by page, at most ``max_products`` of them."""
+        products: list[ProductInsight] = []
+        cursor: int | None = None
+        while len(products) < max_products:
+            page = self.product_page(cursor, limit=min(PRODUCTS_PAGE, max_products - len(products)))
+            products += page.products
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return products
 
-    def drivers(self, product: str) -> dict[str, Any]:
-        return self.get(f"/v1/products/{product}/drivers", min_mentions=2)
+    def overview(self, by: str = "month") -> Overview:
+        return self._read(Overview, "/v1/overview", by=by)
 
-    def reviews(self, **filters: Any) -> dict[str, Any]:
-        return self.get("/v1/reviews", **filters)
+    def aspect_changes(self, start: str, end: str, min_mentions: int = 2) -> AspectChanges:
+        return self._read(AspectChanges, "/v1/aspects/changes", start=start, end=end, min_mentions=min_mentions)
+
+    def aspects(self, product: str, limit: int = 15) -> ProductAspects:
+        return self._read(ProductAspects, f"/v1/products/{product}/aspects", limit=limit, examples=0)
+
+    def trends(self, product: str, aspect: str | None = None, by: str = "month") -> Trends:
+        return self._read(Trends, f"/v1/products/{product}/trends", aspect=aspect, by=by)
+
+    def drivers(self, product: str) -> Drivers:
+        return self._read(Drivers, f"/v1/products/{product}/drivers", min_mentions=2)
+
+    def reviews(self, **filters: Any) -> ReviewPage:
+        return self._read(ReviewPage, "/v1/reviews", **filters)
 
     def analyze(self, text: str, **options: Any) -> dict[str, Any]:
         body = {"text": text, **{k: v for k, v in options.items() if v is not None}}
         return self._call("POST", "/v1/analyze", json=body).json()
 
-    def submit_file(self, name: str, content: bytes, kind: str, **fields: str) -> dict[str, Any]:
+    def submit_file(self, name: str, content: bytes, kind: str, **fields: str) -> JobInfo:
         data = {"kind": kind, **{k: v for k, v in fields.items() if v}}
-        return self._call("POST", "/v1/jobs", files={"file": (name, content)}, data=data).json()
+        return self._parse(
+            JobInfo, "/v1/jobs", self._call("POST", "/v1/jobs", files={"file": (name, content)}, data=data).json()
+        )
 
-    def jobs(self) -> list[dict[str, Any]]:
-        return self.get("/v1/jobs", limit=50)["jobs"]
+    def jobs(self, limit: int = 50) -> list[JobInfo]:
+        return self._read(JobList, "/v1/jobs", limit=limit).jobs
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        return self.get(f"/v1/jobs/{job_id}")
+    def job(self, job_id: str) -> JobInfo:
+        return self._read(JobInfo, f"/v1/jobs/{job_id}")
 
     def job_results(self, job_id: str, max_items: int = 100_000) -> list[dict[str, Any]]:
+        """A job's result items as the API wrote them (JSON), for download: not reshaped by a model."""
         items: list[dict[str, Any]] = []
-        cursor: int | None = -1
-        while cursor is not None and len(items) < max_items:
+        cursor: int | None = None  # the first page: the API's default cursor
+        while len(items) < max_items:
             page = self.get(f"/v1/jobs/{job_id}/results", cursor=cursor, limit=1000)
             items += page["items"]
             cursor = page["next_cursor"]
+            if cursor is None:
+                break
         return items
 
     def ready(self) -> dict[str, Any]:

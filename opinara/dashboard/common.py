@@ -1,15 +1,21 @@
-"""What every page shares: the API client from settings, error display, small formatting helpers."""
+"""What every page shares: the gate (password, key check), the API client, error display, formatting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import streamlit as st
 
 from opinara.config import Settings
-from opinara.dashboard.client import ApiError, OpinaraClient
+from opinara.dashboard.access import admin_key_problem, password, password_matches
+from opinara.dashboard.client import MAX_PRODUCTS, ApiError, OpinaraClient
+from opinara.insights.models import ProductInsight, ProductRef
+
+SIGNED_IN = "opinara_signed_in"  # session state: True once this session gave the right password
+CHECKED_KEY = "opinara_checked_key"  # session state: the key (by digest) found fit to share, with its URL
 
 
 @st.cache_resource
@@ -18,8 +24,45 @@ def _client(url: str, key: str | None) -> OpinaraClient:
 
 
 def client() -> OpinaraClient:
+    """This session's API client, once the visitor is let in and the key is fit to share with them.
+
+    Every page calls this first, after its title; a page that may not be shown stops here."""
     settings = Settings()
-    return _client(settings.api_url, settings.api_key.get_secret_value() if settings.api_key else None)
+    require_password(settings)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    api = _client(settings.api_url, key)
+    require_shareable_key(api, settings, key)
+    return api
+
+
+def require_password(settings: Settings) -> None:
+    """With a dashboard password set, a sign-in form and nothing else until this session gives it."""
+    expected = password(settings)
+    if expected is None or st.session_state.get(SIGNED_IN):
+        return
+    with st.form("sign_in", clear_on_submit=True):  # cleared: the password does not stay in the widget
+        given = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if password_matches(given, expected):
+            st.session_state[SIGNED_IN] = True
+            st.rerun()
+        st.error("Wrong password.")
+    st.stop()
+
+
+def require_shareable_key(api: OpinaraClient, settings: Settings, key: str | None) -> None:
+    """Ask the API once a session what the key may do; refuse to run with admin and no password."""
+    checked = (settings.api_url, hashlib.sha256((key or "").encode()).hexdigest())
+    if st.session_state.get(CHECKED_KEY) == checked:
+        return
+    with api_errors():
+        scopes = api.key().scopes
+    problem = admin_key_problem(scopes, settings)
+    if problem is not None:
+        st.error(problem)
+        st.stop()
+    st.session_state[CHECKED_KEY] = checked
 
 
 @contextmanager
@@ -38,9 +81,27 @@ def no_data(message: str = "No reviews yet.") -> None:
     st.info(f"{message} Ingest some with `opinara ingest FILE`, or submit a review file on the Jobs page.")
 
 
-def product_label(product: dict[str, Any]) -> str:
-    return f"{product['title'] or product['external_id']} ({product['external_id']})"
+def product_label(product: ProductRef) -> str:
+    return f"{product.title or product.external_id} ({product.external_id})"
 
 
 def stars(rating: float | None) -> str:
     return "—" if rating is None else "★" * round(rating) + "☆" * (5 - round(rating))
+
+
+def excluded_text(excluded: dict[str, int]) -> str:
+    """``{"spam": 3, "duplicate_text": 12}`` as ``duplicate_text 12, spam 3`` (largest first)."""
+    return ", ".join(f"{reason} {count:,}" for reason, count in sorted(excluded.items(), key=lambda i: (-i[1], i[0])))
+
+
+def total_excluded(products: Iterable[ProductInsight]) -> dict[str, int]:
+    """Reviews left out of the aggregates, by reason, over ``products``."""
+    totals: Counter[str] = Counter()
+    for product in products:
+        totals.update(product.excluded)
+    return dict(totals)
+
+
+def cut_notice(products: list[ProductInsight]) -> None:
+    if len(products) >= MAX_PRODUCTS:
+        st.caption(f"Showing the first {MAX_PRODUCTS:,} products; the API lists them all (GET /v1/products).")

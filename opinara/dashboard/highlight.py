@@ -6,6 +6,8 @@ import html
 import re
 from typing import Any
 
+from opinara.insights.models import ReviewAspect
+
 COLORS = {"positive": "#c8ecd0", "negative": "#f8cfcf", "neutral": "#e4e4e4", "mixed": "#fbe7b5"}
 PII_COLOR = "#d9d2f5"
 OPINION_STYLE = "text-decoration: underline 2px; font-weight: 600"
@@ -27,19 +29,17 @@ def spans_from_result(result: dict[str, Any]) -> list[tuple[int, int, str, str]]
     return spans
 
 
-def spans_from_review(text: str, aspects: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
+def spans_from_review(text: str, aspects: list[ReviewAspect]) -> list[tuple[int, int, str, str]]:
     """Spans for a stored review: aspect offsets are stored; opinion words are found near their aspect."""
     spans: list[tuple[int, int, str, str]] = []
     for aspect in aspects:
-        color = COLORS.get(aspect["polarity"], "#eee")
-        spans.append(
-            (aspect["start"], aspect["end"], f"background:{color}", f"{aspect['group']}: {aspect['polarity']}")
-        )
-        left, right = max(0, aspect["start"] - OPINION_WINDOW), min(len(text), aspect["end"] + OPINION_WINDOW)
-        for opinion in aspect.get("opinions", []):
+        color = COLORS.get(aspect.polarity, "#eee")
+        spans.append((aspect.start, aspect.end, f"background:{color}", f"{aspect.group}: {aspect.polarity}"))
+        left, right = max(0, aspect.start - OPINION_WINDOW), min(len(text), aspect.end + OPINION_WINDOW)
+        for opinion in aspect.opinions:
             match = re.search(rf"\b{re.escape(opinion)}\b", text[left:right], re.IGNORECASE)
             if match:
-                spans.append((left + match.start(), left + match.end(), OPINION_STYLE, f"opinion on {aspect['term']}"))
+                spans.append((left + match.start(), left + match.end(), OPINION_STYLE, f"opinion on {aspect.term}"))
     return spans
 
 

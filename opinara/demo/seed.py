@@ -1,4 +1,4 @@
-"""Seed the store with the demo reviews (once: re-running finds them all stored) and a demo API key."""
+"""Seed the store with the demo reviews (once: re-running finds them all stored) and the demo API keys."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from opinara.store.writes import upsert_product_metadata
 
 DEMO_SOURCE = "demo"
 DEMO_KEY_NAME = "demo"
+DEMO_DASHBOARD_KEY_NAME = "demo-dashboard"
+DASHBOARD_SCOPES = ["analyze", "read", "ingest"]  # never admin: every dashboard visitor acts with this key
+DEMO_RATE_LIMIT = "6000/minute"
 
 
 def demo_file(settings: Settings) -> Path:
@@ -52,15 +55,26 @@ def seed_reviews(store: Store, analyzer: Analyzer) -> IngestSummary:
     return Ingester(store, analyzer).ingest(demo_file(analyzer.settings), IngestOptions(source=DEMO_SOURCE))
 
 
-def rotate_demo_key(store: Store) -> str:
-    """A fresh all-scopes demo key; the previous one is revoked (keys are shown once, never stored)."""
+def rotate_key(store: Store, name: str, scopes: list[str]) -> str:
+    """A fresh key named ``name``; the previous one is revoked and renamed (keys are shown once, never stored)."""
     with store.session() as session:
-        old = session.scalars(select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME)).first()
+        old = session.scalars(select(ApiKey).where(ApiKey.name == name)).first()
         if old is not None:
             session.execute(
                 update(ApiKey)
                 .where(ApiKey.id == old.id)
-                .values(name=f"{DEMO_KEY_NAME}-{old.id}", revoked_at=old.revoked_at or datetime.now(UTC))
+                .values(name=f"{name}-{old.id}", revoked_at=old.revoked_at or datetime.now(UTC))
             )
-    key, _ = create_key(store, DEMO_KEY_NAME, ["analyze", "read", "admin"], "6000/minute")
+    key, _ = create_key(store, name, scopes, DEMO_RATE_LIMIT)
     return key
+
+
+def rotate_demo_key(store: Store) -> str:
+    """A fresh all-scopes demo key for the person who started the demo; the previous one is revoked."""
+    return rotate_key(store, DEMO_KEY_NAME, ["analyze", "read", "ingest", "admin"])
+
+
+def rotate_dashboard_key(store: Store) -> str:
+    """A fresh key for the demo dashboard, without admin (its visitors are anonymous); the previous one
+    is revoked."""
+    return rotate_key(store, DEMO_DASHBOARD_KEY_NAME, DASHBOARD_SCOPES)

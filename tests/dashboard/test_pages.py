@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-import opinara.dashboard
+from opinara.dashboard.common import SIGNED_IN
+from tests.dashboard.conftest import COUNTED, STORED
+from tests.dashboard.pages import captions, metrics, run
 from tests.jobs.conftest import wait_for_job
 
-PAGES = Path(opinara.dashboard.__file__).parent / "views"
 
-
-def run(page: str, **state: object) -> AppTest:
-    app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
-    for key, value in state.items():
-        app.session_state[key] = value
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def test_overview_shows_volume_products_and_aspect_changes(dashboard_env):
+def test_overview_shows_stored_and_counted_reviews_volume_products_and_aspect_changes(dashboard_env):
     app = run("overview")
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Reviews"] == "72" and metrics["Products"] == "3"
-    assert float(metrics["Net sentiment"]) > 0
+    shown = metrics(app)
+    assert (shown["Reviews"], shown["Counted reviews"], shown["Products"]) == (str(STORED), str(COUNTED), "3")
+    assert "Left out of the figures (a review may have two reasons): spam 2, duplicate_text 1." in captions(app)
+    assert float(shown["Net sentiment"]) > 0
     assert len(app.get("plotly_chart")) >= 2
     assert not app.error
 
 
-def test_product_page_charts_drivers_and_highlighted_examples(dashboard_env):
-    app = run("product")
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Reviews"] == "24"
+def test_product_page_shows_counts_reasons_variants_charts_and_highlighted_examples(dashboard_env):
+    app = run("product")  # the first product: the earbuds, with the three reviews left out
+    shown = metrics(app)
+    assert (shown["Reviews"], shown["Counted reviews"]) == ("27", "24")
+    assert "spam 2, duplicate_text 1" in captions(app)
+    assert "Variants (3): aurora-x2, aurora-x2-black, aurora-x2-white" in captions(app)
     assert len(app.get("plotly_chart")) == 3  # rating vs sentiment, aspects, aspect trends
     examples = [m.value for m in app.markdown if "<span" in m.value]
     assert examples and all("title=" in e for e in examples)
@@ -62,9 +52,9 @@ def test_analyze_page_shows_sentiment_aspects_pii_and_explanation(dashboard_env)
     app = run("analyze")
     app.button[0].click().run()
     assert not app.exception
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Sentiment"] in ("positive", "negative", "mixed", "neutral")
-    assert metrics["Language"].startswith("en")
+    shown = metrics(app)
+    assert shown["Sentiment"] in ("positive", "negative", "mixed", "neutral")
+    assert shown["Language"].startswith("en")
     html = next(m.value for m in app.markdown if "<span" in m.value)
     assert 'title="PII: PHONE"' in html and 'title="battery: positive"' in html
     assert "text-decoration: underline" in html, "opinion words are underlined"
@@ -80,12 +70,32 @@ def test_jobs_page_lists_a_submitted_job_and_offers_its_results(dashboard_env, d
     assert app.get("download_button"), "a finished job offers its results"
 
 
-def test_system_page_shows_components_and_throughput(dashboard_env):
+def test_product_page_opens_the_product_in_its_link(dashboard_env):
+    app = run("product", query={"product": "trailpeak-2"})
+    shown = metrics(app)
+    assert (shown["Reviews"], shown["Counted reviews"]) == ("24", "24")
+    assert "Left out" not in captions(app) and "Variants (1): trailpeak-2" in captions(app)
+
+
+def test_system_page_shows_readiness_throughput_and_a_note_instead_of_admin_details(dashboard_env):
     app = run("system")
     assert app.subheader[0].value == "Ready"
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["database"] == "up" and metrics["model"] == "up"
-    assert int(metrics["Requests served"].replace(",", "")) > 0
+    shown = metrics(app)
+    assert shown["database"] == "up" and shown["model"] == "up"
+    assert int(shown["Requests served"].replace(",", "")) > 0
+    assert any("needs an admin key" in i.value for i in app.info)
+    assert not app.error
+
+
+def test_system_page_with_an_admin_key_behind_a_password_shows_the_detailed_report(
+    monkeypatch, dashboard_env, admin_key
+):
+    monkeypatch.setenv("OPINARA_API_KEY", admin_key)
+    monkeypatch.setenv("OPINARA_DASHBOARD_PASSWORD", "correct horse")
+    app = run("system", **{SIGNED_IN: True})
+    components = app.dataframe[-1].value
+    assert {"database", "queue", "model", "cache"} <= set(components["component"])
+    assert not app.info and not app.error
 
 
 def test_an_unreachable_api_is_a_readable_error(monkeypatch):
@@ -100,7 +110,9 @@ def test_an_empty_store_shows_an_empty_state(monkeypatch, tmp_path):
     from opinara.config import Settings
     from tests.api.server import running_api
 
-    with running_api(Settings(data_dir=tmp_path, backend="lexicon", embedded_workers=0)) as empty:
+    with running_api(
+        Settings(data_dir=tmp_path, backend="lexicon", aspect_extractor="rules", embedded_workers=0)
+    ) as empty:
         monkeypatch.setenv("OPINARA_API_URL", empty.url)
         monkeypatch.setenv("OPINARA_API_KEY", empty.key("empty", "read"))
         for page in ("overview", "product", "reviews"):

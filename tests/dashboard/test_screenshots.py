@@ -26,6 +26,7 @@ PAGES = {
     "jobs": "Jobs",
     "system": "System",
 }
+DEFAULT_PAGE = "overview"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -85,7 +86,7 @@ def test_every_page_renders_without_an_exception(demo_api, demo_key, tmp_path):
             assert time.monotonic() < deadline and ui.poll() is None, (tmp_path / "streamlit.log").read_text()
             time.sleep(0.3)
         for slug, title in PAGES.items():
-            url = f"http://127.0.0.1:{port}/{slug}"
+            url = f"http://127.0.0.1:{port}/{'' if slug == DEFAULT_PAGE else slug}"  # the default page lives at /
             for _attempt in range(6):  # the first load of a page runs its script; wait until it has drawn
                 dom = _browser(binary, tmp_path / f"profile-{slug}", "--dump-dom", url).stdout
                 if f'<h1 id="{slug}"' in dom and "stSkeleton" not in dom:

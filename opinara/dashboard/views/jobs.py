@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from opinara.dashboard.common import api_errors, client
+from opinara.jobs.models import ACTIVE
 
 st.title("Jobs")
 api = client()
@@ -26,8 +27,8 @@ if submitted:
     else:
         with api_errors():
             job = api.submit_file(upload.name, upload.getvalue(), kind, text_field=text_field)
-        st.session_state["job_id"] = job["id"]
-        st.success(f"Job {job['id']} queued ({job['total']} {job['unit']}).")
+        st.session_state["job_id"] = job.id
+        st.success(f"Job {job.id} queued ({job.total:,} {job.unit}).")
 
 with api_errors():
     jobs = api.jobs()
@@ -37,31 +38,31 @@ if not jobs:
 st.dataframe(
     [
         {
-            "id": j["id"],
-            "kind": j["kind"],
-            "status": j["status"],
-            "progress": f"{j['progress']:.0%}",
-            "total": j["total"],
-            "failed": j["failed"],
-            "created": j["created_at"][:19],
+            "id": j.id,
+            "kind": j.kind,
+            "status": j.status,
+            "progress": f"{j.progress:.0%}",
+            "total": j.total,
+            "failed": j.failed,
+            "created": j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         }
         for j in jobs
     ],
     hide_index=True,
 )
-ids = [j["id"] for j in jobs]
+ids = [j.id for j in jobs]
 current = st.session_state.get("job_id")
 job_id = st.selectbox("Job", ids, index=ids.index(current) if current in ids else 0)
 with api_errors():
     job = api.job(job_id)
-st.progress(job["progress"], text=f"{job['status']}: {job['processed']:,} of {job['total']:,} {job['unit']}")
-if job["error"]:
-    st.error(job["error"])
-if job["counts"]:
-    st.json(job["counts"], expanded=False)
-if job["status"] in ("queued", "running"):
+st.progress(job.progress, text=f"{job.status}: {job.processed:,} of {job.total:,} {job.unit}")
+if job.error:
+    st.error(job.error)
+if job.counts:
+    st.json(job.counts, expanded=False)
+if job.status in ACTIVE:
     st.button("Refresh")
-elif job["status"] == "succeeded":
+elif job.status == "succeeded":
     with api_errors():
         items = api.job_results(job_id)
     lines = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)

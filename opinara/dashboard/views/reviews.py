@@ -6,6 +6,7 @@ import streamlit as st
 
 from opinara.dashboard.common import api_errors, client, no_data, product_label, stars
 from opinara.dashboard.highlight import highlight, spans_from_review
+from opinara.insights.aggregates import AGGREGATE_MIN_QUALITY
 
 PAGE_SIZE = 20
 st.title("Reviews")
@@ -15,7 +16,7 @@ with api_errors():
 
 with st.form("review_filters"):
     left, middle, right = st.columns(3)
-    choices = {"All products": None, **{product_label(p): p["external_id"] for p in products}}
+    choices = {"All products": None, **{product_label(p): p.external_id for p in products}}
     product = choices[left.selectbox("Product", list(choices))]
     sentiment = middle.selectbox("Sentiment", ["any", "positive", "negative", "neutral", "mixed"])
     aspect = right.text_input("Aspect", placeholder="battery")
@@ -39,27 +40,25 @@ cursors: list[int | None] = st.session_state["review_cursors"]
 
 with api_errors():
     page = api.reviews(**filters, cursor=cursors[-1], limit=PAGE_SIZE)
-if not page["reviews"]:
+if not page.reviews:
     no_data("No reviews match." if any(filters.values()) else "No reviews yet.")
     st.stop()
 
 st.caption(f"Page {len(cursors)} · newest first")
-for review in page["reviews"]:
-    sentiment_label = review["sentiment"]["label"] if review["sentiment"] else "not analyzed"
+for review in page.reviews:
+    sentiment_label = review.sentiment.label if review.sentiment and review.sentiment.label else "not analyzed"
     with st.container(border=True):
-        st.markdown(
-            f"**{stars(review['rating'])}** · `{sentiment_label}` · {review['day']} · {review['product']['external_id']}"
-        )
-        st.markdown(
-            highlight(review["text"], spans_from_review(review["text"], review["aspects"])), unsafe_allow_html=True
-        )
-        if review["aspects"]:
-            st.caption(", ".join(f"{a['term']} ({a['polarity']})" for a in review["aspects"]))
+        st.markdown(f"**{stars(review.rating)}** · `{sentiment_label}` · {review.day} · {review.product.external_id}")
+        st.markdown(highlight(review.text, spans_from_review(review.text, review.aspects)), unsafe_allow_html=True)
+        if review.aspects:
+            st.caption(", ".join(f"{a.term} ({a.polarity})" for a in review.aspects))
+        if review.quality_score < AGGREGATE_MIN_QUALITY:
+            st.caption(f"left out of the figures: {', '.join(review.quality_flags) or 'low quality'}")
 
 back, forward = st.columns(2)
 if back.button("← Newer", disabled=len(cursors) == 1):
     cursors.pop()
     st.rerun()
-if forward.button("Older →", disabled=page["next_cursor"] is None):
-    cursors.append(page["next_cursor"])
+if forward.button("Older →", disabled=page.next_cursor is None):
+    cursors.append(page.next_cursor)
     st.rerun()

@@ -76,7 +76,14 @@ st.subheader("Components")
 try:
     detailed = api.detailed()
 except ApiError as exc:
-    st.info(f"The detailed report needs an admin key ({exc.message}).")
+    if exc.status != 403:
+        st.error(exc.message)
+        st.stop()
+    st.info(
+        "The detailed component report (GET /health/detailed) needs an admin key. This dashboard's key has "
+        "no admin scope, as it should when visitors share it; run `opinara keys create` for an admin key "
+        "and call the endpoint yourself."
+    )
 else:
     st.dataframe(
         [
