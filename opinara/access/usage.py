@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from opinara.access.keys import touch_keys
@@ -68,18 +69,22 @@ class UsageRecorder:
                 )
 
 
-def usage(store: Store, key_id: int | None = None) -> list[dict[str, object]]:
+class UsageDay(BaseModel):
+    """One key's use on one UTC day."""
+
+    key_id: int
+    day: date
+    requests: int
+    texts: int
+    characters: int
+
+
+def usage(store: Store, key_id: int | None = None) -> list[UsageDay]:
     with store.session() as session:
         query = select(KeyUsage).order_by(KeyUsage.day, KeyUsage.key_id)
         if key_id is not None:
             query = query.where(KeyUsage.key_id == key_id)
         return [
-            {
-                "key_id": r.key_id,
-                "day": r.day.isoformat(),
-                "requests": r.requests,
-                "texts": r.texts,
-                "characters": r.characters,
-            }
+            UsageDay(key_id=r.key_id, day=r.day, requests=r.requests, texts=r.texts, characters=r.characters)
             for r in session.scalars(query)
         ]

@@ -16,8 +16,14 @@ from opinara.ingest.text_records import TextRecord, detect_format, open_binary, 
 
 
 def _argument_records(texts: list[str], max_chars: int) -> Iterator[TextRecord]:
+    """One record per argument; an argument that is not valid UTF-8 (Python keeps its bytes as lone
+    surrogates) or holds a NUL is a bad record, like a bad line of a file."""
+    from opinara.validation import text_problem
+
     for number, text in enumerate(texts, start=1):
-        if len(text) > max_chars:
+        if (problem := text_problem(text)) is not None:
+            yield TextRecord(number, error=f"argument {problem} (is it valid UTF-8?)")
+        elif len(text) > max_chars:
             yield TextRecord(number, error=f"text has {len(text)} characters; the limit is {max_chars}")
         else:
             yield TextRecord(number, text=text)

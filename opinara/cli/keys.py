@@ -101,4 +101,4 @@ def usage_(
     if name_or_id is not None:
         with store.session() as session:
             key_id = find_key(session, name_or_id).id
-    typer.echo(json.dumps(usage(store, key_id), indent=2))
+    typer.echo(json.dumps([day.model_dump(mode="json") for day in usage(store, key_id)], indent=2))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from opinara.errors import InputError
+from opinara.errors import InputError, RecordError
 from opinara.ingest.lines import MAX_LINE_BYTES, bounded_lines, csv_rows
 from opinara.validation import MAX_DATE, MAX_ID, MIN_DATE, text_problem
 
@@ -68,7 +68,7 @@ class ReviewRecord:
     product_title: str | None = None
 
 
-class RecordProblem(ValueError):
+class RecordProblem(RecordError):
     """Why one record was rejected.
 
     ``message`` may hold ``{value}`` where the offending value belongs: ``str()`` quotes it (cut to
@@ -76,7 +76,6 @@ class RecordProblem(ValueError):
 
     def __init__(self, message: str, value: object = None) -> None:
         super().__init__(message)
-        self.message = message
         self.value = value
 
     def reason(self, private: bool = False) -> str:

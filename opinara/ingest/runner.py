@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from opinara.analysis.pipeline import Analyzer
 from opinara.analysis.schema import AnalysisResult
-from opinara.errors import InputError
+from opinara.errors import InputError, OpinaraError
 from opinara.ingest.families import Families
 from opinara.ingest.quality import is_duplicate_text, quality_flags, quality_score
 from opinara.ingest.review_formats import (
@@ -148,7 +148,9 @@ class Ingester:
             if batch:
                 self._store_batch(run, source, batch, options)
         except BaseException as exc:
-            self._finish(run, "failed", time.monotonic() - started, error=f"{type(exc).__name__}: {exc}"[:500])
+            # Opinara's messages never quote input; another exception's might, so only its type is kept.
+            error = exc.message if isinstance(exc, OpinaraError) else type(exc).__name__
+            self._finish(run, "failed", time.monotonic() - started, error=error[:500])
             raise
         finally:
             stream.close()

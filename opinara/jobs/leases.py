@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import Session
 
+from opinara.errors import OpinaraError
 from opinara.jobs.records import clear_texts, now
 from opinara.store.db import Store
 from opinara.store.models import Job
@@ -24,8 +25,10 @@ from opinara.store.models import Job
 log = logging.getLogger(__name__)
 
 
-class JobLost(Exception):
+class JobLost(OpinaraError):
     """The job was cancelled or taken over by another worker while this one ran it."""
+
+    code = "E403"
 
 
 def claim(store: Store, job_id: str, worker: str, lease_seconds: float) -> bool:

@@ -45,6 +45,11 @@ class ResultCache:
     def enabled(self) -> bool:
         return self._memory is not None
 
+    @property
+    def shared(self) -> bool:
+        """Whether lookups may go to Redis: a network round trip, kept off the event loop by the caller."""
+        return self._memory is not None and self._redis is not None
+
     def redis_status(self) -> str:
         if self._redis is None:
             return "not configured"

@@ -6,6 +6,8 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
 from opinara.analysis.pipeline import AnalyzeOptions, Analyzer
 from opinara.analysis.schema import SCHEMA_VERSION
 from opinara.config import Backend, Settings
@@ -98,13 +100,20 @@ class AnalysisService:
         loaded = self._loaded.get(self._key(backend, model)) or await asyncio.to_thread(self.load, backend, model)
         opts = options_key(options, loaded.analyzer.settings)
         keys = [cache_key(text, loaded.version, opts, self.settings.redis_prefix, self._secret) for text in texts]
-        results = self.cache.get_many(keys) if self.cache.enabled else [None] * len(texts)
+        if self.cache.shared:  # Redis: a network call, never on the event loop
+            results = await run_in_threadpool(self.cache.get_many, keys)
+        else:
+            results = self.cache.get_many(keys) if self.cache.enabled else [None] * len(texts)
         missing = [i for i, value in enumerate(results) if value is None]
         if missing:
             fresh = await loaded.batcher.submit([texts[i] for i in missing], options)
             for i, value in zip(missing, fresh, strict=True):
                 results[i] = value
-            self.cache.set_many({keys[i]: value for i, value in zip(missing, fresh, strict=True)})
+            stored = {keys[i]: value for i, value in zip(missing, fresh, strict=True)}
+            if self.cache.shared:  # written before the answer, so the next request on any server finds it
+                await run_in_threadpool(self.cache.set_many, stored)
+            else:
+                self.cache.set_many(stored)
             TEXTS_ANALYZED.labels(loaded.analyzer.backend.info.backend, "api").inc(len(missing))
         return [value for value in results if value is not None], len(texts) - len(missing)
 

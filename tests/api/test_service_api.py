@@ -57,7 +57,7 @@ def test_usage_is_recorded_per_key_and_day(api):
     api.platform.usage.flush()
     key_id = next(k.id for k in list_keys(api.platform.store) if k.name == "metered")
     [row] = usage(api.platform.store, key_id)
-    assert (row["requests"], row["texts"], row["characters"]) == (2, 3, 17)
+    assert (row.requests, row.texts, row.characters) == (2, 3, 17)
 
 
 def test_products_aspects_trends_and_drivers(api, reader):

@@ -156,3 +156,13 @@ def test_worker_processes_keep_input_order_and_results(run_cli, tmp_path):
     assert one.returncode == two.returncode == 0, two.stderr
     assert [r["line"] for r in results(two.stdout)] == list(range(1, 301))
     assert results(one.stdout) == results(two.stdout)
+
+
+
+def test_an_argument_that_is_not_utf8_is_reported_and_the_others_analyzed(run_cli):
+    # Arguments are bytes to the operating system; a shell passes these as they are.
+    done = run_cli("analyze", "--backend", "lexicon", "--no-aspects", "fine", b"bad \xff")  # type: ignore[arg-type]
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["line"] for line in lines] == [1]
+    assert b"line 2: argument contains a lone surrogate (U+DCFF) at character 4" in done.stderr
