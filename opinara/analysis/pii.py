@@ -90,7 +90,9 @@ def _masked(text: str, start: int, end: int, entities: list[PiiEntity]) -> str |
     inside = [e for e in entities if e.start < end and e.end > start]
     if not inside:
         return None
-    clipped = [e.model_copy(update={"start": max(e.start, start) - start, "end": min(e.end, end) - start}) for e in inside]
+    clipped = [
+        e.model_copy(update={"start": max(e.start, start) - start, "end": min(e.end, end) - start}) for e in inside
+    ]
     return redact(text[start:end], clipped)
 
 

@@ -81,7 +81,9 @@ class ModelInfo(BaseModel):
     version: str
     runtime: str | None = None
     component: str | None = Field(default=None, description="The registered sentiment component: sentiment.encoder.v1")
-    aspects: str | None = Field(default=None, description="The aspect extractor's component, when aspects were asked for")
+    aspects: str | None = Field(
+        default=None, description="The aspect extractor's component, when aspects were asked for"
+    )
 
 
 class Notice(BaseModel):

@@ -100,7 +100,9 @@ class Guard:
             limit = settings.max_upload_bytes if upload else settings.max_body_bytes
             length = headers.get("content-length", "")
             if length.isascii() and length.isdigit() and int(length) > limit:
-                raise LimitExceeded(f"the request body ({length} bytes) exceeds the limit of {limit} bytes", "body size")
+                raise LimitExceeded(
+                    f"the request body ({length} bytes) exceeds the limit of {limit} bytes", "body size"
+                )
             if upload:
                 receive = _streamed(receive, limit)
             else:

@@ -136,7 +136,9 @@ class Store:
                 yield session
         except (DBAPIError, PoolTimeout) as exc:
             if is_outage(exc):
-                raise StoreUnavailable(f"the database is unavailable ({type(exc).__name__}); try again shortly", 5) from exc
+                raise StoreUnavailable(
+                    f"the database is unavailable ({type(exc).__name__}); try again shortly", 5
+                ) from exc
             raise
 
     @property

@@ -57,7 +57,9 @@ def test_the_contract_names_every_guarded_route():
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    with running_demo_api(tmp_path_factory.mktemp("authz"), embedded_workers=0, max_queued_jobs_per_key=1000) as running:
+    with running_demo_api(
+        tmp_path_factory.mktemp("authz"), embedded_workers=0, max_queued_jobs_per_key=1000
+    ) as running:
         yield running
 
 
@@ -77,7 +79,9 @@ def keys(api: RunningApi) -> dict[str, str]:
 def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str):
     url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2")
     with api.client(key) as client:
-        return client.request(method, url, json=BODIES.get(path) if method == "POST" else None, params=QUERIES.get(path))
+        return client.request(
+            method, url, json=BODIES.get(path) if method == "POST" else None, params=QUERIES.get(path)
+        )
 
 
 def _fresh_job(api: RunningApi, key: str) -> str:

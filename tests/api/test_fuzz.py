@@ -78,5 +78,3 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(tmp_path: P
         "stateful": "success",
     }
     assert summary["operations"]["tested"] == summary["operations"]["total"] >= 20
-
-

@@ -100,10 +100,14 @@ def test_planted_pii_appears_nowhere_with_redaction_on(tmp_path, captured_logs):
         with api.client(key) as client:
             analyzed = client.post("/v1/analyze", json={"text": _texts(1)})
             refused = client.post("/v1/analyze", json={"text": _texts(2) + "\x00"})
-            job = client.post("/v1/jobs", json={"texts": [_texts(i) for i in range(5)], "ids": ["a", "b", "c", "d", "e"]})
+            job = client.post(
+                "/v1/jobs", json={"texts": [_texts(i) for i in range(5)], "ids": ["a", "b", "c", "d", "e"]}
+            )
             upload = _review_file(tmp_path / "reviews.jsonl")
             ingest = client.post(
-                "/v1/jobs", files={"file": (upload.name, upload.read_bytes())}, data={"kind": "ingest", "source": "shop"}
+                "/v1/jobs",
+                files={"file": (upload.name, upload.read_bytes())},
+                data={"kind": "ingest", "source": "shop"},
             )
             assert analyzed.status_code == 200 and refused.status_code == 422
             assert job.status_code == 202 and ingest.status_code == 202, (job.text, ingest.text)

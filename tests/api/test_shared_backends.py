@@ -30,9 +30,7 @@ def test_keys_analysis_jobs_and_usage_on_postgresql(tmp_path):
             [after] = usage(api.platform.store)
         assert analyzed.status_code == 200 and analyzed.json()["sentiment"]["label"] == "positive"
         assert done["status"] == "succeeded" and [i["index"] for i in items] == [0, 1]
-        assert before.texts == 3 and before.characters == len(
-            "Works great on Postgresone fine textanother awful one"
-        )
+        assert before.texts == 3 and before.characters == len("Works great on Postgresone fine textanother awful one")
         assert (after.requests, after.texts) == (before.requests + 1, 4)
         assert after.characters == before.characters + len("again")
 

@@ -158,7 +158,6 @@ def test_worker_processes_keep_input_order_and_results(run_cli, tmp_path):
     assert results(one.stdout) == results(two.stdout)
 
 
-
 def test_an_argument_that_is_not_utf8_is_reported_and_the_others_analyzed(run_cli):
     # Arguments are bytes to the operating system; a shell passes these as they are.
     done = run_cli("analyze", "--backend", "lexicon", "--no-aspects", "fine", b"bad \xff")  # type: ignore[arg-type]

@@ -109,8 +109,14 @@ def test_two_families_with_reviews_of_their_own_merge_when_a_review_joins_them(i
 
 def test_amazon_2023_parent_asin_names_the_family_and_its_variants(ingester, store, tmp_path):
     rows = [
-        {"parent_asin": "P1", "asin": asin, "user_id": f"u{i}", "rating": 5, "timestamp": 1_700_000_000_000 + i,
-         "text": f"Lovely colour and it fits well, review number {i}."}
+        {
+            "parent_asin": "P1",
+            "asin": asin,
+            "user_id": f"u{i}",
+            "rating": 5,
+            "timestamp": 1_700_000_000_000 + i,
+            "text": f"Lovely colour and it fits well, review number {i}.",
+        }
         for i, asin in enumerate(["A1", "A2", "A1", "A3"])
     ]
     ingester.ingest(write(tmp_path / "p.jsonl", rows))

@@ -42,7 +42,7 @@ def ingest(path: Path, env: dict[str, str]):
     import sys
 
     command = [sys.executable, "-m", "opinara", "ingest", "--backend", "lexicon", "--batch-size", "64", str(path)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_kill_9_after_rejecting_rows_then_resume_equals_a_clean_run(data_dir, tmp_path):

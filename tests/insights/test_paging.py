@@ -57,9 +57,7 @@ def job_id(store: Store, lexicon_analyzer) -> str:
     job = records.create_analyze_job(store, items, JobOptions())
     result = lexicon_analyzer.analyze(["a fine text"])[0].model_dump(mode="json")
     with store.session() as session:  # results as a worker writes them
-        session.execute(
-            update(JobItem).where(JobItem.job_id == job.id, JobItem.error.is_(None)).values(result=result)
-        )
+        session.execute(update(JobItem).where(JobItem.job_id == job.id, JobItem.error.is_(None)).values(result=result))
     return job.id
 
 

@@ -40,9 +40,7 @@ async def _analyze(
     return await unless_disconnected(request, work)
 
 
-@router.post(
-    "/analyze", responses={200: {"model": AnalysisResult}}, response_model=None, summary="Analyze one text"
-)
+@router.post("/analyze", responses={200: {"model": AnalysisResult}}, response_model=None, summary="Analyze one text")
 async def analyze(request: Request, body: AnalyzeRequest, caller: AnalyzeCaller, platform: PlatformDep) -> Response:
     characters = check_texts(platform, [body.text])
     await charge_texts(platform, caller, 1, characters)
@@ -56,9 +54,7 @@ async def analyze(request: Request, body: AnalyzeRequest, caller: AnalyzeCaller,
     response_model=None,
     summary="Analyze up to max_batch_texts texts; results in input order",
 )
-async def analyze_batch(
-    request: Request, body: BatchRequest, caller: AnalyzeCaller, platform: PlatformDep
-) -> Response:
+async def analyze_batch(request: Request, body: BatchRequest, caller: AnalyzeCaller, platform: PlatformDep) -> Response:
     limit = platform.settings.max_batch_texts
     if len(body.texts) > limit:
         raise LimitExceeded(f"the batch has {len(body.texts)} texts; the limit is {limit}", "batch size")

@@ -27,7 +27,9 @@ def upgrade() -> None:
     with op.batch_alter_table("product_variants", schema=None) as batch_op:
         batch_op.create_index("ix_variants_product", ["product_id"], unique=False)
     # Every existing product is its own family's only variant until reviews say otherwise.
-    op.execute("INSERT INTO product_variants (product_id, source, external_id) SELECT id, source, external_id FROM products")
+    op.execute(
+        "INSERT INTO product_variants (product_id, source, external_id) SELECT id, source, external_id FROM products"
+    )
 
     op.create_table(
         "product_review_counts",
