@@ -7,6 +7,11 @@ every ASIN of a family (colours, sizes). A review is one review, so when a store
 again under an id of another family, the two families are one: the younger (larger id) joins the
 older with its reviews, mentions, variants, aggregates and counts, and is deleted. The outcome does
 not depend on which id of a family came first.
+
+Short texts ("Great", under four words) carry their id in their key, so that two products whose
+reviewers wrote "Great" are never merged; within one family, the same author's same short text at
+the same time is still one review: the ingester skips it, and a merge removes the copies the two
+families held (``removed`` counts them).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from opinara.insights import aggregates
@@ -33,6 +38,7 @@ class Families:
         self.session = session
         self.source = source
         self._merged: dict[int, int] = {}
+        self.removed = 0  # copies of one review that merges found in the two families and deleted
 
     def find(self, product_id: int) -> int:
         while product_id in self._merged:
@@ -88,6 +94,8 @@ class Families:
         for model in (Review, AspectMention, ProductVariant):
             session.execute(update(model).where(model.product_id == drop).values(product_id=keep))
         aggregates.move(session, drop, keep)
+        if self._remove_copies(keep):  # rare: recount the family rather than subtract each copy
+            aggregates.rebuild(session, [keep])
         kept, dropped = session.get(Product, keep), session.get(Product, drop)
         if kept is not None and dropped is not None:
             kept.title = kept.title or dropped.title
@@ -97,3 +105,28 @@ class Families:
         self._merged[drop] = keep
         log.info("merged product families", extra={"product_id": keep, "merged_product_id": drop})
         return keep
+
+    def _remove_copies(self, family: int) -> int:
+        """Delete all but the first of the family's reviews with the same author, time and text."""
+        same = (Review.author_hash, Review.created_at, Review.text_hash)
+        groups = self.session.execute(
+            select(*same, func.min(Review.id))
+            .where(Review.product_id == family, Review.author_hash.is_not(None))
+            .group_by(*same)
+            .having(func.count() > 1)
+        ).all()
+        removed = 0
+        for author, created, digest, first in groups:
+            when = Review.created_at.is_(None) if created is None else Review.created_at == created
+            result = self.session.execute(
+                delete(Review).where(
+                    Review.product_id == family,
+                    Review.author_hash == author,
+                    when,
+                    Review.text_hash == digest,
+                    Review.id != first,
+                )
+            )
+            removed += result.rowcount or 0
+        self.removed += removed
+        return removed

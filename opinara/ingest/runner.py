@@ -239,9 +239,10 @@ class Ingester:
             languages = Counter(run.by_language)
             languages.update(item.result.language.code or "unknown" for item in analyzed if item.result)
             run.read += len(batch)
-            run.stored += stored
-            # Every good record was stored, found to be a duplicate, or refused by the analyzer or database.
-            run.duplicates += len(good) - stored - (len(rejected) - parse_rejected)
+            # Every good record was stored, found to be a duplicate, or refused by the analyzer or database;
+            # copies of one review that a family merge found and removed count as duplicates too.
+            run.stored += stored - families.removed
+            run.duplicates += len(good) - stored - (len(rejected) - parse_rejected) + families.removed
             run.rejected += len(rejected)
             run.by_language = dict(languages)
             run.checkpoint_line = batch[-1][0]
@@ -344,20 +345,28 @@ class Ingester:
         now = datetime.now(UTC)
         hashes = [text_hash(item.text) for item in items]
         authors: dict[str, set[str | None]] = defaultdict(set)
-        for digest, author in session.execute(
-            select(Review.text_hash, Review.author_hash).where(Review.text_hash.in_(set(hashes)))
+        reviews: set[tuple[int, str | None, datetime | None, str]] = set()  # one review: family, author, time, text
+        for digest, author, family, created in session.execute(
+            select(Review.text_hash, Review.author_hash, Review.product_id, Review.created_at).where(
+                Review.text_hash.in_(set(hashes))
+            )
         ):
             authors[digest].add(author)
-        rows = []
+            reviews.add((family, author, created, digest))
+        by_key: dict[str, tuple[dict[str, object], AnalysisResult]] = {}
         for item, digest in zip(items, hashes, strict=True):
             assert item.result is not None
-            copied = is_duplicate_text(item.text, item.record.author_hash, authors[digest])
-            authors[digest].add(item.record.author_hash)
+            author, family = item.record.author_hash, families.find(item.family)
+            if author is not None and (family, author, item.record.created_at, digest) in reviews:
+                continue  # a short review filed again under another id of its family: the same review
+            reviews.add((family, author, item.record.created_at, digest))
+            copied = is_duplicate_text(item.text, author, authors[digest])
+            authors[digest].add(author)
             flags = quality_flags(item.text, item.result, duplicate_text=copied)
-            row = review_row(source, item.record, item.result, families.find(item.family), digest, flags, now)
-            rows.append(row | {"run_id": run_id, "review_key": item.key, "text": item.text, "title": item.title})
-        inserted = insert_reviews(session, rows)
-        by_key = {row["review_key"]: (row, item.result) for row, item in zip(rows, items, strict=True)}
+            row = review_row(source, item.record, item.result, family, digest, flags, now)
+            extra = {"run_id": run_id, "review_key": item.key, "text": item.text, "title": item.title}
+            by_key[item.key] = (row | extra, item.result)
+        inserted = insert_reviews(session, [row for row, _ in by_key.values()])
         stored = [(review_id, *by_key[key]) for review_id, key in inserted]
         store_analyses(session, [(review_id, row["product_id"], result) for review_id, row, result in stored], now)
         aggregates.apply(session, aggregates.deltas(stored_review(row, result) for _, row, result in stored))

@@ -61,18 +61,37 @@ def test_a_review_filed_under_every_colour_is_one_review_of_one_family(ingester,
         review_2018("BLUE", "cid", "Nice", day=2),
     ]
     summary = ingester.ingest(write(tmp_path / "fashion.json", rows))
-    assert (summary.read, summary.stored, summary.duplicates, summary.rejected) == (6, 4, 2, 0)
+    assert (summary.read, summary.stored, summary.duplicates, summary.rejected) == (6, 3, 3, 0)
     with store.session() as session:
         page = queries.products(session, min_mentions=1)
         by_variant = queries.product(session, "GREEN")
     [family] = page.products
     assert family.variants == ["BLUE", "GREEN", "RED"]
     assert by_variant.id == family.id
-    # "Nice" by cid under RED and BLUE: too short to be sure it is one review, so stored under each id, and
-    # the second copy by the same author is a duplicate left out of the counts.
-    assert (family.reviews, family.counted_reviews) == (4, 3)
-    assert family.excluded == {"duplicate_text": 1, "short": 1}, "the reasons of the one left out"
+    # "Nice" by cid under RED and BLUE is too short to merge two products on, but within one family the same
+    # author's same text at the same time is the same review: stored once.
+    assert (family.reviews, family.counted_reviews, family.excluded) == (3, 3, {})
     assert family.average_rating == pytest.approx((5 + 4 + 5) / 3, abs=1e-3)
+
+
+def test_short_copies_stored_before_the_families_met_are_removed_when_they_merge(ingester, store, tmp_path):
+    rows = [
+        review_2018("SMALL", "dan", "Love it"),
+        review_2018("LARGE", "dan", "Love it"),  # a short text: no evidence yet that SMALL and LARGE are one
+        review_2018("SMALL", "eve", "The seams came apart after the second wash, disappointing."),
+        review_2018("LARGE", "eve", "The seams came apart after the second wash, disappointing."),
+    ]
+    before = ingester.ingest(write(tmp_path / "first.json", rows[:2]))
+    assert before.stored == 2
+    after = ingester.ingest(write(tmp_path / "second.json", rows[2:]))
+    with store.session() as session:
+        [family] = queries.products(session, min_mentions=1).products
+        moved = snapshot(store)
+        aggregates.rebuild(session)
+    assert family.variants == ["LARGE", "SMALL"]
+    assert (family.reviews, family.counted_reviews) == (2, 2), "one 'Love it' and one complaint"
+    assert (after.stored, after.duplicates) == (0, 2), "the complaint once, and dan's copy removed by the merge"
+    assert snapshot(store) == moved, "the family's aggregates equal rebuilt ones"
 
 
 def test_two_families_with_reviews_of_their_own_merge_when_a_review_joins_them(ingester, store, tmp_path):
@@ -132,11 +151,12 @@ def test_the_shared_fashion_file_credits_every_review_to_its_family(ingester, st
     with store.session() as session:
         families = queries.products(session, limit=500).products
     assert summary.rejected == 16, "the rows without reviewText"
-    assert sum(f.reviews for f in families) == summary.stored
-    # 448 distinct (reviewer, time, text) reviews; short ones filed under several ASINs of a family are kept per
-    # ASIN and then left out as the same author's duplicate, so the counted reviews come back to 448.
-    assert sum(f.counted_reviews for f in families) + sum(f.excluded.get("duplicate_text", 0) for f in families) >= 448
-    counted = sum(f.counted_reviews for f in families)
-    assert 400 <= counted <= 448
+    # The file lists 3,160 rows with text under 31 ASINs; they hold 446 distinct (reviewer, time, text)
+    # reviews, 417-odd of them under 2 to 8 ASINs of one family. Each is stored once, in its family.
+    assert summary.stored == sum(f.reviews for f in families) == 446
+    assert summary.duplicates == 3160 - 446
     assert sum(len(f.variants) for f in families) == 31, "every ASIN belongs to exactly one family"
-    assert len(families) < 31
+    assert len(families) == 19
+    biggest = max(families, key=lambda f: f.reviews)
+    assert len(biggest.variants) == 8 and biggest.reviews > 300, "the shirt sold in eight variants"
+    assert sum(f.counted_reviews for f in families) >= 440
