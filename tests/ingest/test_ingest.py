@@ -206,3 +206,13 @@ def test_mentions_keep_spans_and_opinions(ingester, store, tmp_path):
         mentions = {m.term: m for m in session.scalars(select(AspectMention))}
     assert mentions["battery life"].polarity == "positive" and mentions["battery life"].opinions == ["great"]
     assert mentions["screen"].polarity == "negative" and (mentions["screen"].start, mentions["screen"].end) == (34, 40)
+
+
+def test_analyses_record_the_components_and_model_that_made_them(ingester, store, tmp_path):
+    from opinara.store.models import Analysis
+
+    ingester.ingest(write_jsonl(tmp_path / "c.jsonl", [review_2023(1, "The lid is sturdy and the handle is great.")]))
+    with store.session() as session:
+        analysis = session.scalars(select(Analysis)).one()
+    assert (analysis.component, analysis.aspects_component) == ("sentiment.vader.v1", "aspects.rules.v1")
+    assert analysis.model_version.startswith("lexicon:sentiment.vader.v1@")
