@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 from streamlit.testing.v1 import AppTest
 
 import opinara.dashboard
@@ -29,3 +32,16 @@ def metrics(app: AppTest) -> dict[str, str]:
 
 def captions(app: AppTest) -> str:
     return "\n".join(c.value for c in app.caption)
+
+
+def wait_for_streamlit(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    """Until the Streamlit server on ``port`` answers its health check; fails with its log if it dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.3)

@@ -7,10 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -21,7 +19,7 @@ from opinara.demo.seed import DEMO_DASHBOARD_KEY_NAME, rotate_dashboard_key
 from opinara.store.db import open_store
 from opinara.store.models import ApiKey
 from tests.dashboard.conftest import STORED
-from tests.dashboard.pages import metrics, run
+from tests.dashboard.pages import metrics, run, wait_for_streamlit
 
 OPINARA = [sys.executable, "-m", "opinara"]
 PASSWORD = "correct horse battery staple"
@@ -95,15 +93,7 @@ def test_the_dashboard_listens_on_loopback_by_default(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and ui.poll() is None, (tmp_path / "dashboard.log").read_text()
-            time.sleep(0.3)
+        wait_for_streamlit(port, ui, tmp_path / "dashboard.log")
         assert _listening_addresses(port) == {"127.0.0.1"}
     finally:
         os.killpg(ui.pid, signal.SIGTERM)

@@ -11,11 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from opinara.cli.dashboard import dashboard_command
 from tests.conftest import IN_CI
+from tests.dashboard.pages import wait_for_streamlit
 
 ARTIFACTS = Path(os.environ.get("OPINARA_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 PAGES = {
@@ -76,15 +76,7 @@ def test_every_page_renders_without_an_exception(demo_api, demo_key, tmp_path):
     folder = ARTIFACTS / "dashboard"
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and ui.poll() is None, (tmp_path / "streamlit.log").read_text()
-            time.sleep(0.3)
+        wait_for_streamlit(port, ui, tmp_path / "streamlit.log")
         for slug, title in PAGES.items():
             url = f"http://127.0.0.1:{port}/{'' if slug == DEFAULT_PAGE else slug}"  # the default page lives at /
             for _attempt in range(6):  # the first load of a page runs its script; wait until it has drawn
