@@ -54,3 +54,29 @@ def test_unreachable_postgres_is_a_store_error(tmp_path):
         assert "cannot reach the database" in str(exc) and "nobody" in str(exc)
     else:
         raise AssertionError("expected a StoreError")
+
+
+def test_0003_gives_existing_products_their_variant_and_review_counts(store):
+    from alembic import command
+    from sqlalchemy import text
+
+    from opinara.store.db import alembic_config
+
+    config = alembic_config(store.engine)
+    command.downgrade(config, "0002")
+    with store.engine.begin() as connection:
+        connection.execute(text("INSERT INTO products (id, source, external_id) VALUES (1, 'amazon', 'B01')"))
+        for i, score in enumerate((1.0, 1.0, 0.4)):
+            connection.execute(
+                text(
+                    "INSERT INTO reviews (source, review_key, product_id, text, text_hash, ingested_at, day, "
+                    "quality_score, quality_flags) VALUES ('amazon', :key, 1, 'x', 'h', :now, :day, :score, '[]')"
+                ),
+                {"key": f"k{i}", "now": "2026-01-01 00:00:00", "day": "2026-01-01", "score": score},
+            )
+    command.upgrade(config, "head")
+    with store.engine.connect() as connection:
+        variants = connection.execute(text("SELECT product_id, external_id FROM product_variants")).all()
+        counts = dict(connection.execute(text("SELECT reason, reviews FROM product_review_counts")).all())
+    assert [tuple(v) for v in variants] == [(1, "B01")]
+    assert counts == {"stored": 3, "counted": 2}
