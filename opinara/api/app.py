@@ -6,12 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
 
 from opinara.api import problems
-from opinara.api.guard import Guard
+from opinara.api.guard import Guard, document_security
 from opinara.api.middleware import RequestContext
 from opinara.api.routes import analyze, health, jobs, keys, products
 from opinara.config import Settings
@@ -63,5 +64,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     routes = [route for router in routers for route in router.routes]
     # Outermost first: the request id exists before the guard answers 401, 413 or 429.
     app.add_middleware(Guard, routes=routes, platform=lambda scope: scope["app"].state.platform)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_security(FastAPI.openapi(app), routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestContext)
     return app

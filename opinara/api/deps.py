@@ -2,23 +2,19 @@
 
 A route names who may call it with one of the caller aliases below. The alias carries a
 :class:`~opinara.api.guard.Policy` that the guard middleware reads to authenticate the caller from
-the headers before the body is read; the dependency itself only hands the verified caller over,
-and documents the API-key schemes in the OpenAPI document."""
+the headers before the body is read; the dependency itself only hands the verified caller over
+(``guard.document_security`` names the key schemes in the OpenAPI document)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi import Depends, Request
 
 from opinara.access.keys import Caller
 from opinara.api.guard import BodyKind, Policy, refuse
 from opinara.errors import AuthenticationError
 from opinara.platform import Platform
-
-_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
-_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
 
 
 async def get_platform(request: Request) -> Platform:  # async: no thread-pool hop per request
@@ -31,9 +27,7 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 def caller(*scopes: str, body: BodyKind = "json") -> object:
     """A dependency for callers holding any of ``scopes`` (or admin), checked by the guard middleware."""
 
-    async def dependency(
-        request: Request, _bearer: object = Security(_BEARER), _header: object = Security(_HEADER)
-    ) -> Caller:
+    async def dependency(request: Request) -> Caller:
         verified = request.scope.get("state", {}).get("caller")
         if verified is None:  # the guard runs before every route; reaching here without it is a wiring bug
             raise AuthenticationError("an API key is required")

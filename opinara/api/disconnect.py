@@ -29,23 +29,32 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     """The result of ``work``, or :class:`ClientDisconnected` as soon as the client has gone away.
 
     Call it once the body has been read (a FastAPI body parameter has read it before the route
-    runs): the watcher consumes what ``receive()`` returns, so an unread body would be lost."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
+    runs): the watcher consumes what ``receive()`` returns, so an unread body would be lost. The work
+    runs in the caller's own task, which the watcher cancels: one extra task per request, no more."""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        with contextlib.suppress(Exception):  # a server that cannot report disconnects: just wait for the work
+            await _disconnect(request)
+            gone = True
+            current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        if watcher.exception() is not None:  # a server that cannot report disconnects: just wait for the work
-            return await task
-        task.cancel()
-        # Let the work's own cleanup run before the request ends; its outcome has nobody to go to.
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise ClientDisconnected("the client disconnected")
+        result = await work
+    except asyncio.CancelledError:
+        if gone and current.uncancel() == 0:
+            raise ClientDisconnected("the client disconnected") from None
+        raise
     finally:
         watcher.cancel()  # the watcher never outlives the work
-        task.cancel()  # a no-op when done; when our caller was cancelled, the work goes with it
+    if gone:  # the client left while the result was being handed back: nobody to answer
+        current.uncancel()
+        raise ClientDisconnected("the client disconnected")
+    return result
 
 
 async def _disconnect(request: Request) -> None:

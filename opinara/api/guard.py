@@ -62,26 +62,29 @@ def _policy(dependant: Dependant) -> Policy | None:
 
 
 class Guard:
-    """The ASGI middleware; ``routes`` are the application's (``app.router.routes``)."""
+    """The ASGI middleware; ``routes`` are the application's API routes, as declared."""
 
     def __init__(self, app: ASGIApp, routes: list[Any], platform: Callable[[Scope], Any]) -> None:
         self.app = app
-        self.routes = routes
+        self.routes = [route for route in routes if isinstance(route, APIRoute)]
         self.platform = platform
-        self._policies: dict[int, Policy | None] = {}
+        self._policies = {id(route): _policy(route.dependant) for route in self.routes}
+        # Paths without parameters are looked up in a dict (most requests); the others are matched in order.
+        self._static: dict[tuple[str, str], APIRoute] = {
+            (method, route.path): route
+            for route in self.routes
+            if not route.param_convertors
+            for method in route.methods
+        }
 
     def _route_policy(self, scope: Scope) -> Policy | None:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                if not isinstance(route, APIRoute):
-                    return None
-                scope[ROUTE_KEY] = route.path  # metrics name the route of a request refused here too
-                key = id(route)
-                if key not in self._policies:
-                    self._policies[key] = _policy(route.dependant)
-                return self._policies[key]
-        return None
+        route = self._static.get((scope["method"], scope["path"]))
+        if route is None:
+            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+            if route is None:
+                return None
+        scope[ROUTE_KEY] = route.path  # metrics name the route of a request refused here too
+        return self._policies[id(route)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +92,7 @@ class Guard:
             return
         platform = self.platform(scope)
         settings = platform.settings
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         policy = self._route_policy(scope)
         try:
             if policy is not None:
@@ -124,6 +127,37 @@ class Guard:
             raise refuse(decision, f"rate limit of {caller.rate_limit} exceeded for key {caller.name!r}")
         platform.usage.record(caller.key_id, requests=1)
         return caller
+
+
+_WANTED = frozenset({b"authorization", b"x-api-key", b"content-type", b"content-length"})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The few headers the guard reads (ASGI servers give names in lower case)."""
+    return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in _WANTED}
+
+
+def document_security(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
+    """Name the API-key schemes in an OpenAPI document and, on each guarded operation, the ones it accepts.
+
+    Done on the document rather than with FastAPI's security dependencies, which would run on every
+    request for nothing: the guard has checked the key before the route runs."""
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "X-API-Key: <key>"},
+    }
+    for route in routes:
+        if not isinstance(route, APIRoute) or (policy := _policy(route.dependant)) is None:
+            continue
+        for method in route.methods:
+            operation = schema["paths"].get(route.path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                scopes = ", ".join(policy.scopes)
+                operation["description"] = (
+                    operation.get("description", "") + f"\n\nScopes: {scopes} (or admin)."
+                ).strip()
+    return schema
 
 
 def _too_large(limit: int) -> LimitExceeded:

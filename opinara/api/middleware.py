@@ -29,8 +29,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        given = headers.get("x-request-id", "")
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
