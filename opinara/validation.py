@@ -56,7 +56,19 @@ CleanText = Annotated[str, BeforeValidator(_clean)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_clean)]
 RecordId = Annotated[str, StringConstraints(max_length=256), BeforeValidator(_clean)]
 Cursor = Annotated[int, Field(ge=1, le=MAX_ID)]
-InRangeDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Only ``YYYY-MM-DD`` text is a date here: pydantic would also read ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    if isinstance(value, int | float):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+InRangeDate = Annotated[date, BeforeValidator(_iso_date), Field(ge=MIN_DATE, le=MAX_DATE)]
 
 
 def numeric_id(ref: str) -> int | None:

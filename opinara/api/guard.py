@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opinara.access.keys import Caller
 from opinara.access.limits import Decision
-from opinara.api.problems import problem_for
+from opinara.api.problems import problem_for, problem_response
 from opinara.errors import LimitExceeded, OpinaraError, PermissionDenied, RateLimited
 from opinara.observability.metrics import RATE_LIMITED
 
@@ -37,6 +37,12 @@ class Policy:
 
     scopes: tuple[str, ...]
     body: BodyKind = "json"
+
+
+class MethodNotAllowed(Exception):
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        super().__init__(f"{method} is not allowed here; use {', '.join(allowed)}")
+        self.allowed = allowed
 
 
 def refuse(decision: Decision, detail: str) -> RateLimited:
@@ -80,8 +86,12 @@ class Guard:
     def _route_policy(self, scope: Scope) -> Policy | None:
         route = self._static.get((scope["method"], scope["path"]))
         if route is None:
-            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+            matches = [(r, r.matches(scope)[0]) for r in self.routes]
+            route = next((r for r, match in matches if match == Match.FULL), None)
             if route is None:
+                allowed = sorted({m for r, match in matches if match == Match.PARTIAL for m in r.methods})
+                if allowed:  # the path exists with other methods: say all of them (the router names one route's)
+                    raise MethodNotAllowed(scope["method"], allowed)
                 return None
         scope[ROUTE_KEY] = route.path  # metrics name the route of a request refused here too
         return self._policies[id(route)]
@@ -93,7 +103,12 @@ class Guard:
         platform = self.platform(scope)
         settings = platform.settings
         headers = _headers(scope)
-        policy = self._route_policy(scope)
+        try:
+            policy = self._route_policy(scope)
+        except MethodNotAllowed as exc:
+            response = problem_response(405, str(exc), scope["path"], {"Allow": ", ".join(exc.allowed)})
+            await response(scope, receive, send)
+            return
         try:
             if policy is not None:
                 caller = await self._authorize(platform, policy, headers, scope)

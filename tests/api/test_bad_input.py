@@ -80,6 +80,8 @@ def test_unsafe_characters_are_422_naming_the_field_and_index(api, key, path, bo
         ("/v1/products/aurora-x2/aspects?limit=0", 422),
         ("/v1/reviews?q=%00", 422),
         ("/v1/reviews?since=9999-12-31", 422),
+        ("/v1/reviews?until=0", 422),
+        ("/v1/reviews?until=2026-1-1", 422),
     ],
 )
 def test_numbers_cursors_dates_and_ids_are_range_checked(api, key, path, status):
@@ -87,6 +89,15 @@ def test_numbers_cursors_dates_and_ids_are_range_checked(api, key, path, status)
         answer = client.get(path)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_method_the_path_does_not_take_is_405_naming_every_method_it_does(api, key):
+    with api.client(key) as client:
+        jobs = client.request("OPTIONS", "/v1/jobs")
+        job = client.request("PUT", "/v1/jobs/" + "0" * 32)
+    assert jobs.status_code == 405 and jobs.headers["allow"] == "GET, POST"
+    assert job.status_code == 405 and job.headers["allow"] == "DELETE, GET"
+    assert jobs.headers["content-type"] == "application/problem+json"
 
 
 def test_a_variant_or_a_number_finds_the_product(api, key):
