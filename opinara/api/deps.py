@@ -40,7 +40,6 @@ def caller(*scopes: str, body: BodyKind = "json") -> object:
 AnalyzeCaller = Annotated[Caller, caller("analyze")]
 ReadCaller = Annotated[Caller, caller("read")]
 AdminCaller = Annotated[Caller, caller("admin")]
-IngestCaller = Annotated[Caller, caller("ingest")]
 # Jobs: submitted with analyze (texts) or ingest (review files); read back by their owner with any scope.
 SubmitCaller = Annotated[Caller, caller("analyze", "ingest", body="upload")]
 OwnerCaller = Annotated[Caller, caller("analyze", "read", "ingest")]

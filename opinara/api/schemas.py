@@ -29,10 +29,9 @@ class AnalyzeParams(BaseModel):
     )
     language: LanguageHint | None = Field(default=None, description="ISO 639-1 hint that replaces detection")
 
-    def options(self, redact_pii: bool | None = None) -> AnalyzeOptions:
-        """Per-call options; ``redact_pii`` (the key's policy) overrides the request's when given."""
-        redact = self.redact_pii if redact_pii is None else redact_pii
-        return AnalyzeOptions(aspects=self.aspects, redact_pii=redact, language=self.language)
+    def options(self, redact_pii: bool | None) -> AnalyzeOptions:
+        """Per-call options, with the redaction that applies (the request's, or the key's policy)."""
+        return AnalyzeOptions(aspects=self.aspects, redact_pii=redact_pii, language=self.language)
 
     def job_options(self) -> dict[str, object]:
         return self.model_dump(include=set(AnalyzeParams.model_fields), exclude_none=True)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from opinara.access.keys import Caller
 from opinara.analysis.schema import AnalysisResult
-from opinara.api.deps import AnalyzeCaller, PlatformDep, charge_texts
+from opinara.api.deps import AnalyzeCaller, PlatformDep, charge_texts, redaction
 from opinara.api.disconnect import unless_disconnected
 from opinara.api.problems import PROBLEM_RESPONSES
 from opinara.api.schemas import AnalyzeParams, AnalyzeRequest, BatchRequest, BatchResults
@@ -35,8 +35,8 @@ def check_texts(platform: Platform, texts: list[str]) -> int:
 async def _analyze(
     request: Request, platform: Platform, caller: Caller, texts: list[str], params: AnalyzeParams
 ) -> tuple[list[bytes], int]:
-    redact = True if caller.redact_pii else None
-    work = platform.analysis.analyze(texts, params.options(redact), params.backend, params.model)
+    options = params.options(redaction(caller, params.redact_pii))
+    work = platform.analysis.analyze(texts, options, params.backend, params.model)
     return await unless_disconnected(request, work)
 
 
