@@ -147,3 +147,14 @@ def test_openapi_and_docs_are_served(api):
         docs = client.get("/docs")
     assert {"/v1/analyze", "/v1/analyze/batch", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/reviews"} <= set(spec["paths"])
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_a_key_whose_policy_is_to_redact_gets_redacted_results_without_asking(api):
+    from opinara.access.keys import create_key
+
+    key, _ = create_key(api.platform.store, "redacting", "analyze", "1000/minute", redact_pii=True)
+    text = "Mail me at jo@example.com, the battery is great."
+    with api.client(key) as client:
+        answer = client.post("/v1/analyze", json={"text": text, "redact_pii": False}).json()
+    assert answer["redacted_text"] == "Mail me at <EMAIL>, the battery is great."
+    assert "jo@example.com" not in str(answer["aspects"]) + str(answer["explanation"])
