@@ -1,38 +1,22 @@
-"""Components under versioned names, so an old config or job keeps its meaning after an upgrade.
-
-``create(name, settings, **context)`` builds one; heavy imports happen only in the factory used.
-"""
+"""The analysis components under versioned names (``opinara.registry``): language, PII, sentiment
+backends and aspect extractors. ``create(name, settings, **context)`` builds one; heavy imports happen
+only in the factory used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from opinara.config import Settings
-from opinara.errors import UnknownComponentError
+from opinara.registry import Registry
 
-Factory = Callable[..., Any]
-_FACTORIES: dict[str, Factory] = {}
-
-
-def register(name: str) -> Callable[[Factory], Factory]:
-    def decorator(factory: Factory) -> Factory:
-        _FACTORIES[name] = factory
-        return factory
-
-    return decorator
-
-
-def names() -> list[str]:
-    return sorted(_FACTORIES)
+COMPONENTS: Registry[Any] = Registry("component")
+register = COMPONENTS.register
+names = COMPONENTS.names
 
 
 def create(name: str, settings: Settings, **context: Any) -> Any:
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise UnknownComponentError(f"no component named {name!r}; known: {', '.join(names())}") from None
-    return factory(settings, **context)
+    """Build the component registered under ``name`` from settings (and context such as the backend)."""
+    return COMPONENTS.create(name, settings, **context)
 
 
 def _opinion_model(settings: Settings, model: str | None = None) -> Any:

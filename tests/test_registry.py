@@ -1,0 +1,40 @@
+"""The registries: every versioned name a stored row or config may hold is still registered (a removed or
+renamed component would strand them), and unknown names are clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from opinara.analysis import registry as analysis
+from opinara.errors import UnknownComponentError
+from opinara.registry import Registry
+
+# Names only ever get added: stored analyses, jobs and monitors name them.
+ANALYSIS_COMPONENTS = [
+    "aspects.rules.v1",
+    "aspects.tagger.v1",
+    "language.lingua.v1",
+    "pii.presidio.v1",
+    "sentiment.encoder.v1",
+    "sentiment.transformer.v1",
+    "sentiment.vader.v1",
+]
+
+
+def test_the_analysis_components_keep_their_names():
+    assert analysis.names() == ANALYSIS_COMPONENTS
+
+
+def test_an_unknown_name_lists_the_known_ones():
+    parts: Registry[int] = Registry("widget")
+    parts.register("widget.one.v1")(lambda: 1)
+    assert parts.create("widget.one.v1") == 1 and "widget.one.v1" in parts
+    with pytest.raises(UnknownComponentError, match=r"no widget named 'widget\.two\.v1'; known: widget\.one\.v1"):
+        parts.create("widget.two.v1")
+
+
+def test_a_name_cannot_be_registered_twice():
+    parts: Registry[int] = Registry("widget")
+    parts.register("widget.one.v1")(lambda: 1)
+    with pytest.raises(ValueError, match="registered twice"):
+        parts.register("widget.one.v1")(lambda: 2)
