@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 Backend = Literal["lexicon", "encoder", "transformer"]
+# A list given in an environment variable as "a,b,c" (the validators split it; JSON is not expected).
+CommaList = Annotated[list[str], NoDecode]
 Runtime = Literal["torch", "onnx"]
 
 
@@ -46,7 +49,7 @@ class Settings(BaseSettings):
     aspect_extractor: Literal["tagger", "rules"] = "tagger"
     redact_pii: bool = False
     pii: bool = False
-    languages: list[str] = ["en", "es", "fr", "de", "it", "pt", "nl"]
+    languages: CommaList = ["en", "es", "fr", "de", "it", "pt", "nl"]
     neutral_band: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_text_chars: int = Field(default=100_000, ge=1)
     explanation_size: int = Field(default=5, ge=0, le=50)
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     redis_url: str | None = None  # shared cache, rate limits and the job queue (RedisHuey) when set
     redis_prefix: str = Field(default="opinara", pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")  # namespaces Redis keys
-    allowed_models: list[str] = []  # model ids or paths a request may name besides the defaults
+    allowed_models: CommaList = []  # model ids or paths a request may name besides the defaults
     max_batch_texts: int = Field(default=100, ge=1, le=10_000)  # POST /v1/analyze/batch
     max_job_texts: int = Field(default=1_000_000, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # JSON bodies
@@ -90,6 +93,21 @@ class Settings(BaseSettings):
     # file created with mode 0600 in data_dir on first use).
     secret_key: SecretStr | None = None
 
+    # Source monitors (opinara monitors, /v1/monitors)
+    monitor_allow_private: bool = False  # let connectors reach private, loopback and link-local addresses
+    monitor_allowed_networks: CommaList = []  # CIDRs reachable even though internal (a proxy, a test server)
+    monitor_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    monitor_max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    monitor_host_rate_limit: str = "120/minute"  # requests per service host, across all monitors
+    monitor_max_items: int = Field(default=500, ge=1, le=100_000)  # per run
+    monitor_max_pages: int = Field(default=10, ge=1, le=1000)  # per run
+    monitor_failures_before_pause: int = Field(default=10, ge=1)  # errors in a row, then the monitor pauses
+    monitor_max_backoff_seconds: float = Field(default=6 * 3600.0, gt=0)
+    monitor_poll_seconds: float = Field(default=1.0, gt=0, le=60)  # how often workers look for due monitors
+    monitor_run_lease_seconds: float = Field(default=300.0, gt=0)  # a run silent this long is taken over
+    monitor_threads: int = Field(default=2, ge=0, le=64)  # monitor runs at once per worker process
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)  # signed webhook timestamps older than this fail
+
     # Output: json when stderr is not a terminal, one readable line per record when it is (auto)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -101,7 +119,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"  # another address needs dashboard_password
     dashboard_password: SecretStr | None = None
 
-    @field_validator("allowed_models", mode="before")
+    @field_validator("allowed_models", "monitor_allowed_networks", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
