@@ -1,4 +1,4 @@
-"""Re-run the analysis of stored reviews (after a model change) and rebuild their aggregates."""
+"""Re-run the analysis of stored reviews and mentions (after a model change) and rebuild their aggregates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from opinara.analysis.pipeline import Analyzer
 from opinara.ingest.quality import quality_flags, quality_score
-from opinara.insights import aggregates
+from opinara.insights import aggregates, mention_aggregates
 from opinara.insights.queries import find_product
 from opinara.store.db import Store
 from opinara.store.models import Review
@@ -29,11 +29,11 @@ def reanalyze(
         product_id = find_product(session, product).id if product else None
         scope = [Review.product_id == product_id] if product_id is not None else []
         total = session.scalar(select(func.count()).select_from(Review).where(*scope)) or 0
-    done, last_id, touched = 0, 0, set()
+    done, last_id, touched, monitors = 0, 0, set(), set()
     while True:
         with store.session() as session:
             rows = session.execute(
-                select(Review.id, Review.product_id, Review.text, Review.quality_flags)
+                select(Review.id, Review.product_id, Review.monitor_id, Review.text, Review.quality_flags)
                 .where(Review.id > last_id, *scope)
                 .order_by(Review.id)
                 .limit(batch_size)
@@ -51,12 +51,15 @@ def reanalyze(
                     .where(Review.id == row.id)
                     .values(language=result.language.code, quality_flags=flags, quality_score=quality_score(flags))
                 )
-            touched.update(r.product_id for r in rows)
+            touched.update(r.product_id for r in rows if r.product_id is not None)
+            monitors.update(r.monitor_id for r in rows if r.monitor_id is not None)
             last_id = rows[-1].id
             done += len(rows)
         if progress:
             progress(done, total)
-    if touched:
-        with store.session() as session:
+    with store.session() as session:
+        if touched:
             aggregates.rebuild(session, sorted(touched))
+        if monitors:
+            mention_aggregates.rebuild(session, sorted(monitors))
     return done

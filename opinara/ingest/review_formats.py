@@ -66,6 +66,7 @@ class ReviewRecord:
     helpful_votes: int | None = None
     verified_purchase: bool | None = None
     product_title: str | None = None
+    url: str | None = None  # where a mention was posted
 
 
 class RecordProblem(RecordError):

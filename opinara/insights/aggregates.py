@@ -119,7 +119,7 @@ def move(session: Session, source: int, target: int) -> None:
 def rebuild(session: Session, product_ids: list[int] | None = None) -> int:
     """Recompute the aggregates and review counts from reviews, analyses and mentions; returns the
     aggregate rows written."""
-    scope = Review.product_id.in_(product_ids) if product_ids else literal(True)
+    scope = and_(Review.kind == "review", Review.product_id.in_(product_ids) if product_ids else literal(True))
     for model in (AspectDaily, ProductReviewCount):
         session.execute(delete(model).where(model.product_id.in_(product_ids) if product_ids else literal(True)))
     good = and_(Review.quality_score >= AGGREGATE_MIN_QUALITY, scope)

@@ -404,5 +404,7 @@ def aspect_changes(session: Session, start: date, end: date, min_mentions: int =
 
 def date_range(session: Session) -> DateRange:
     """The first and last review day in the store."""
-    first, last = session.execute(select(func.min(Review.day), func.max(Review.day))).one()
+    first, last = session.execute(
+        select(func.min(Review.day), func.max(Review.day)).where(Review.kind == "review")
+    ).one()
     return DateRange(first=first, last=last)

@@ -36,6 +36,7 @@ def list_reviews(
         select(Review, Analysis, Product.external_id, Product.title)
         .join(Product, Product.id == Review.product_id)
         .outerjoin(Analysis, Analysis.review_id == Review.id)
+        .where(Review.kind == "review")
         .order_by(Review.id.desc())
         .limit(limit + 1)
     )

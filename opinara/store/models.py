@@ -87,17 +87,24 @@ class ProductReviewCount(Base):
 
 
 class Review(Base):
+    """A stored text with its source: a product review (``kind`` review, with a product) or a mention a
+    monitor found (``kind`` mention, with its monitor and URL). Both go through one ingest path."""
+
     __tablename__ = "reviews"
     __table_args__ = (
         UniqueConstraint("source", "review_key", name="uq_reviews_source_key"),
         Index("ix_reviews_product_day", "product_id", "day"),
         Index("ix_reviews_text_hash", "text_hash"),
+        Index("ix_reviews_monitor_id", "monitor_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="review")  # review | mention
     source: Mapped[str] = mapped_column(String(64))
-    review_key: Mapped[str] = mapped_column(String(128))  # the source's id, or a hash of author, product, time and text
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    review_key: Mapped[str] = mapped_column(String(128))  # the source's id, or a keyed hash of author, time and text
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))  # None for mentions
+    monitor_id: Mapped[int | None] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    url: Mapped[str | None] = mapped_column(Text)
     author_hash: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[float | None] = mapped_column(Float)
     title: Mapped[str | None] = mapped_column(Text)
@@ -144,7 +151,7 @@ class AspectMention(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))  # None for mentions
     term: Mapped[str] = mapped_column(String(256))
     aspect_group: Mapped[str] = mapped_column(String(256))
     start: Mapped[int] = mapped_column(Integer)
@@ -276,3 +283,82 @@ class JobItem(Base):
     text: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Monitor(Base):
+    """A source watched on a schedule: a connector with its parameters, an interval, tags, a state.
+
+    The row is the truth about its schedule: a worker claims a due monitor with one conditional UPDATE
+    (``monitors.service.claim_due``), so a monitor never runs twice at once."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_monitors_name"),
+        Index("ix_monitors_due", "state", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    connector: Mapped[str] = mapped_column(String(64))  # connector.reddit.v1
+    params: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # without secrets
+    secrets: Mapped[str | None] = mapped_column(Text)  # Fernet token of the secret params (or their references)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="active")  # active, paused
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    next_run_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # errors in a row
+    worker: Mapped[str | None] = mapped_column(String(128))  # the worker running it now
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # while a run is in progress
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MonitorRun(Base):
+    """One execution of a monitor: what it fetched, stored and skipped, and how it ended."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index("ix_monitor_runs_monitor", "monitor_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # running, success, partial, failed, rate_limited, skipped
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    http_calls: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cursor_before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cursor_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    worker: Mapped[str | None] = mapped_column(String(128))
+
+
+class MonitorDaily(Base):
+    """Aggregates: monitor x aspect group x day of its mentions, updated as mentions are stored.
+
+    ``aspect_group`` "" holds the mention-level totals. Tag figures are sums over the monitors that
+    carry the tag (a monitor's tags are its own, so they are not repeated here)."""
+
+    __tablename__ = "monitor_daily"
+    __table_args__ = (UniqueConstraint("monitor_id", "aspect_group", "day", name="uq_monitor_daily"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    aspect_group: Mapped[str] = mapped_column(String(256))
+    day: Mapped[date] = mapped_column(Date)
+    mentions: Mapped[int] = mapped_column(Integer, default=0)
+    positive: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    neutral: Mapped[int] = mapped_column(Integer, default=0)
+    mixed: Mapped[int] = mapped_column(Integer, default=0)

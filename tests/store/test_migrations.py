@@ -21,6 +21,9 @@ def test_open_store_applies_the_migrations(store):
         "job_items",
         "product_variants",
         "product_review_counts",
+        "monitors",
+        "monitor_runs",
+        "monitor_daily",
     } <= tables
     assert pending_migrations(store.engine) == []
     assert upgrade(store.engine) == [], "a second upgrade has nothing to do"
@@ -29,7 +32,7 @@ def test_open_store_applies_the_migrations(store):
 def test_a_store_without_migrations_refuses_with_a_clear_message(tmp_path):
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings)
-    assert pending_migrations(engine) == ["0001", "0002", "0003"], "all revisions, oldest first"
+    assert pending_migrations(engine) == ["0001", "0002", "0003", "0004"], "all revisions, oldest first"
     try:
         open_store(settings, migrate=False)
     except StoreError as exc:
