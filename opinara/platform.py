@@ -16,6 +16,10 @@ from opinara.jobs.queue import EmbeddedWorkers, JobQueue
 from opinara.jobs.quota import JobQuota
 from opinara.jobs.runner import JobRunner
 from opinara.jobs.service import JobService
+from opinara.monitors.hosts import HostLimiter
+from opinara.monitors.runner import MonitorRunner
+from opinara.monitors.scheduler import MonitorScheduler
+from opinara.monitors.service import MonitorService
 from opinara.ops.maintenance import MaintenanceThread
 from opinara.serving.service import AnalysisService
 from opinara.store.db import Store, open_store
@@ -38,6 +42,9 @@ class Platform:
         # Key lookups (and Redis rate limits) run on one bounded thread of their own: one connection, no pool churn.
         self.auth = Authenticator(settings, self.store, self.limiter)
         self.maintenance = MaintenanceThread(self.store, settings)
+        self.monitors = MonitorService(settings, self.store)
+        self.monitor_runner = MonitorRunner(settings, self.store, self.analysis, HostLimiter(settings))
+        self.scheduler: MonitorScheduler | None = None
         self.workers: EmbeddedWorkers | None = None
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_usage, name="usage-flush", daemon=True)
@@ -54,8 +61,17 @@ class Platform:
         self.auth.start()
         self.maintenance.start()
         if workers > 0:
+            self.start_monitors()
             self.workers = EmbeddedWorkers(self.store, self.queue, workers, self.settings.job_lease_seconds)
             self.workers.start()
+
+    def start_monitors(self) -> None:
+        """Run due monitors in this process (``monitor_threads`` at once); every worker may."""
+        if self.scheduler is None and self.settings.monitor_threads > 0:
+            self.scheduler = MonitorScheduler(
+                self.settings, self.monitors, self.monitor_runner, self.settings.monitor_threads
+            )
+            self.scheduler.start()
 
     def _flush_usage(self) -> None:
         while not self._stop.wait(USAGE_FLUSH_SECONDS):
@@ -68,6 +84,8 @@ class Platform:
         self._stop.set()
         if self.workers is not None:
             self.workers.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop(wait=False)
         self.maintenance.stop()
         self.usage.flush()
         self.analysis.close()

@@ -21,8 +21,26 @@ ANALYSIS_COMPONENTS = [
 ]
 
 
+CONNECTORS = [
+    "connector.hackernews.v1",
+    "connector.mastodon.v1",
+    "connector.reddit.v1",
+    "connector.rss.v1",
+    "connector.webhook.v1",
+    "connector.youtube.v1",
+]
+
+
 def test_the_analysis_components_keep_their_names():
     assert analysis.names() == ANALYSIS_COMPONENTS
+
+
+def test_the_connectors_keep_their_names():
+    from opinara.monitors import connectors
+    from opinara.monitors.connectors.base import CONNECTORS as registered
+
+    connectors.load()
+    assert registered.names() == CONNECTORS
 
 
 def test_an_unknown_name_lists_the_known_ones():

@@ -27,6 +27,10 @@ aggregates_app = typer.Typer(help="The product x aspect x day aggregates.", no_a
 app.add_typer(aggregates_app, name="aggregates")
 keys_app = typer.Typer(help="API keys: create, list, revoke, usage.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+monitors_app = typer.Typer(
+    help="Source monitors: add, list, show, pause, resume, run, runs, edit, remove.", no_args_is_help=True
+)
+app.add_typer(monitors_app, name="monitors")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -63,7 +67,7 @@ def global_options(
 
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
-    from opinara.cli import analyze, dashboard, demo, evaluate, keys, serve, store, train  # noqa: F401
+    from opinara.cli import analyze, dashboard, demo, evaluate, keys, monitors, serve, store, train  # noqa: F401
 
 
 def main() -> None:

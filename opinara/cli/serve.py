@@ -138,6 +138,7 @@ def worker(
     setup_logging(settings.log_format, settings.log_level, redact=settings.redact_pii)
     platform = Platform(settings)
     platform.start(workers=0)
+    platform.start_monitors()
     consumer = platform.queue.huey.create_consumer(
         workers=threads, worker_type="thread", periodic=False, initial_delay=0.05, max_delay=0.5
     )

@@ -234,7 +234,7 @@ def _check_period(by: str) -> None:
         raise InputError(f"--by must be day, week or month, not {by!r}")
 
 
-def _by_period(rows: Iterable[Any], by: Period, names: tuple[str, ...]) -> list[tuple[date, dict[str, int]]]:
+def by_period(rows: Iterable[Any], by: Period, names: tuple[str, ...]) -> list[tuple[date, dict[str, int]]]:
     """Daily rows summed into periods (``name`` columns), oldest first."""
     buckets: dict[date, dict[str, int]] = {}
     for row in rows:
@@ -263,7 +263,7 @@ def trends(session: Session, ref_: str, aspect: str | None = None, by: Period = 
             net_sentiment=net(counts["positive"], counts["negative"], counts["mentions"]),
             average_rating=_average_rating(counts),
         )
-        for start, counts in _by_period(rows, by, COUNTS)
+        for start, counts in by_period(rows, by, COUNTS)
     ]
     return Trends(product=ref(product), aspect=aspect, by=by, periods=periods)
 
@@ -344,7 +344,7 @@ def overview(session: Session, by: Period = "month") -> Overview:
             **{name: counts[name] for name in MIX},
             net_sentiment=net(counts["positive"], counts["negative"], counts["mentions"]),
         )
-        for start, counts in _by_period(rows, by, MIX)
+        for start, counts in by_period(rows, by, MIX)
     ]
     return Overview(by=by, periods=periods, dates=date_range(session))
 

@@ -10,7 +10,6 @@ write and stops."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import Session
 
 from opinara.errors import OpinaraError
+from opinara.heartbeat import Heartbeat as BaseHeartbeat
 from opinara.jobs.records import clear_texts, now
 from opinara.store.db import Store
 from opinara.store.models import Job
@@ -105,38 +105,14 @@ def finish(store: Store, job_id: str, worker: str, status: str, **values: Any) -
         return True
 
 
-class Heartbeat:
-    """Beats for a running job every ``interval`` seconds on a thread of its own, while the worker computes.
-
-    ``lost`` is set once a beat finds the job is no longer the worker's; :meth:`check` raises
-    :class:`JobLost` then. A beat that fails (the database briefly away) is retried at the next one."""
+class Heartbeat(BaseHeartbeat):
+    """Beats for a running job beside the chunk; :meth:`check` raises :class:`JobLost` once the job is
+    no longer the worker's (cancelled, or taken over)."""
 
     def __init__(self, store: Store, job_id: str, worker: str, interval: float) -> None:
-        self.store = store
+        super().__init__(lambda: heartbeat(store, job_id, worker), interval, job_id[:8])
         self.job_id = job_id
-        self.worker = worker
-        self.interval = interval
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def check(self) -> None:
         if self.lost.is_set():
             raise JobLost(self.job_id)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                if not heartbeat(self.store, self.job_id, self.worker):
-                    self.lost.set()
-                    return
-            except Exception as exc:
-                log.warning("job heartbeat failed (%s); retrying", type(exc).__name__)

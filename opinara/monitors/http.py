@@ -27,9 +27,11 @@ import httpx
 
 from opinara.config import Settings
 from opinara.monitors.connectors.base import SourceAuthError, SourceError, SourceRateLimited
+from opinara.observability.metrics import MONITOR_HTTP_LATENCY
 
 USER_AGENT = "Opinara/{version} (self-hosted review and social listening; +https://github.com/opinara)"
 MAX_REDIRECTS = 5
+TOTAL_TIMEOUTS = 4  # a whole answer may take this many monitor_timeout_seconds
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -50,13 +52,14 @@ class NetworkPolicy:
         return cls(settings.monitor_allow_private, networks)
 
     def permits(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        ip = _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))
         if any(ip in network for network in self.allowed):
             return True
+        # Not only "private": shared address space (100.64.0.0/10, where some clouds keep their metadata
+        # service, 100.100.100.200) and the other special-purpose ranges are not the public internet either.
         internal = (
-            ip.is_private
+            not ip.is_global
+            or ip.is_private
             or ip.is_loopback
             or ip.is_link_local
             or ip.is_multicast
@@ -64,6 +67,20 @@ class NetworkPolicy:
             or ip.is_unspecified
         )
         return self.allow_private or not internal
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64, 6to4): where the packets really go."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour or ip
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -159,9 +176,10 @@ class HttpSession:
         host = httpx.URL(url).host
         self.limiter.acquire(host)
         self.calls += 1
+        started = time.monotonic()
         try:
             with self._client.stream(method, url, **kwargs) as response:
-                content = self._read(response, host)
+                content = self._read(response, host, started)
         except SourceError:
             raise
         except httpx.TooManyRedirects as exc:
@@ -173,34 +191,50 @@ class HttpSession:
             if isinstance(cause, SourceError):
                 raise cause from exc
             raise SourceError(f"cannot reach {host} ({type(exc).__name__})") from exc
+        MONITOR_HTTP_LATENCY.labels(host).observe(time.monotonic() - started)
         page = Page(response.status_code, response.headers, content, str(response.url))
         self._respect_limits(host, page)
         return page
 
-    def _read(self, response: httpx.Response, host: str) -> bytes:
+    def _read(self, response: httpx.Response, host: str, started: float) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise SourceError(f"{host} sent {declared} bytes; the limit is {self.max_bytes}")
+        # httpx's timeout bounds each read, so a server trickling a byte at a time could hold a run for
+        # ever; the whole answer gets a few timeouts' worth, which a healthy slow server still meets.
+        deadline = started + TOTAL_TIMEOUTS * self.settings.monitor_timeout_seconds
         chunks, size = [], 0
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.max_bytes:
-                raise SourceError(f"{host} sent more than {self.max_bytes} bytes; the limit")
+                raise SourceError(f"{host} sent more than {self.max_bytes} bytes, the limit")
+            if time.monotonic() > deadline:
+                raise SourceError(f"{host} did not finish its answer within {TOTAL_TIMEOUTS} timeouts")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _respect_limits(self, host: str, page: Page) -> None:
-        wait = _reset_seconds(page.headers) if page.headers.get("x-ratelimit-remaining", "").startswith("0") else None
-        if page.status == 429 or (page.status == 403 and "quota" in page.content[:2000].decode("utf-8", "replace")):
+        exhausted = page.headers.get("x-ratelimit-remaining", "").startswith("0")
+        wait = _reset_seconds(page.headers) if exhausted else None
+        head = page.content[:4000].lower() if page.status >= 400 else b""
+        # Google APIs (YouTube) answer a used-up quota or rate with 403, and GitHub-like APIs a 403 with an
+        # exhausted X-RateLimit-Remaining: waiting helps there, new credentials do not.
+        if page.status == 429 or (page.status == 403 and (exhausted or any(word in head for word in _SLOW_DOWN))):
             wait = retry_after(page.headers) or wait
             self.limiter.block(host, wait)
             raise SourceRateLimited(f"{host} asked to slow down ({page.status})", wait)
         if wait:
             self.limiter.block(host, wait)  # this answer counts; the next request waits for the reset
-        if page.status in (401, 403):
+        if page.status in (401, 403) or (page.status == 400 and any(word in head for word in _BAD_KEY)):
             raise SourceAuthError(f"{host} refused the credentials ({page.status})")
         if page.status >= 400:
             raise SourceError(f"{host} answered {page.status}")
+
+
+# Words of error bodies, lowercased: Google's error reasons (quotaExceeded, rateLimitExceeded,
+# userRateLimitExceeded, dailyLimitExceeded; keyInvalid and API_KEY_INVALID come with a 400, not a 401).
+_SLOW_DOWN = (b"quota", b"ratelimitexceeded", b"dailylimitexceeded")
+_BAD_KEY = (b"keyinvalid", b"api_key_invalid")
 
 
 def retry_after(headers: httpx.Headers) -> float | None:

@@ -43,6 +43,8 @@ class _Text(HTMLParser):
         elif tag == "a" and self._links:
             href, start = self._links.pop()
             shown = "".join(self.parts[start:]).strip()
+            if shown.startswith(("@", "#")):
+                return  # a mention or a hashtag reads as itself; its profile or tag page adds nothing
             if href and href.startswith(("http://", "https://")) and href.rstrip("/") not in shown:
                 # Mastodon shortens the link text ("example.com/…"); the reader needs the URL itself.
                 self.parts[start:] = [href if not shown or _looks_like_url(shown) else f"{shown} ({href})"]
@@ -71,9 +73,17 @@ def html_text(markup: str) -> str:
 def join_title(title: str | None, body: str | None) -> str:
     """A post's title with its body, as one text (either may be missing)."""
     parts = [part.strip() for part in (title, body) if part and part.strip()]
-    if len(parts) == 2 and parts[1].startswith(parts[0]):
+    if len(parts) == 2 and _starts_with_words(parts[1], parts[0]):
         return parts[1]  # feeds often repeat the title as the body's first line
     return "\n\n".join(parts)
+
+
+def _starts_with_words(text: str, prefix: str) -> bool:
+    """``text`` begins with ``prefix`` as whole words ("Good" begins "Good news", not "Goodness")."""
+    if not text.startswith(prefix):
+        return False
+    rest = text[len(prefix) : len(prefix) + 1]
+    return not rest or not (rest.isalnum() or rest == "_") or not (prefix[-1].isalnum() or prefix[-1] == "_")
 
 
 def unescape(text: str) -> str:

@@ -49,6 +49,20 @@ JOB_DURATION = Histogram(
 )
 
 
+MONITOR_RUNS = Counter("opinara_monitor_runs_total", "Monitor runs by source and status", ["source", "status"])
+MONITOR_ITEMS = Counter(
+    "opinara_monitor_items_total", "Items monitors fetched, and the new ones stored", ["source", "outcome"]
+)
+MONITOR_LAG = Histogram(
+    "opinara_monitor_lag_seconds",
+    "Scheduler lag: from a monitor's due time to the start of its run",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+MONITOR_HTTP_LATENCY = Histogram(
+    "opinara_monitor_http_duration_seconds", "Connector HTTP request latency by host", ["host"], buckets=LATENCY_BUCKETS
+)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics text and its content type; merged across processes in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

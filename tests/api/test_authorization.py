@@ -12,7 +12,7 @@ from opinara.access.keys import revoke_key
 from opinara.api.app import create_app
 from tests.api.server import RunningApi, running_demo_api
 
-ANY = {"analyze", "read", "ingest"}
+ANY = {"analyze", "read", "ingest", "monitor"}
 # (method, path) -> the scopes that may call it (admin always may)
 CONTRACT: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/analyze"): {"analyze"},
@@ -32,14 +32,30 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/aspects/changes"): {"read"},
     ("GET", "/v1/keys/me"): ANY,
     ("GET", "/health/detailed"): set(),
+    ("POST", "/v1/monitors"): {"monitor"},
+    ("GET", "/v1/monitors"): {"monitor", "read"},
+    ("GET", "/v1/monitors/{monitor}"): {"monitor", "read"},
+    ("PATCH", "/v1/monitors/{monitor}"): {"monitor"},
+    ("DELETE", "/v1/monitors/{monitor}"): {"monitor"},
+    ("POST", "/v1/monitors/{monitor}/pause"): {"monitor"},
+    ("POST", "/v1/monitors/{monitor}/resume"): {"monitor"},
+    ("POST", "/v1/monitors/{monitor}/run"): {"monitor"},
+    ("GET", "/v1/monitors/{monitor}/runs"): {"monitor", "read"},
+    ("GET", "/v1/monitors/{monitor}/trends"): {"monitor", "read"},
+    ("GET", "/v1/mentions"): {"read"},
+    ("GET", "/v1/share-of-voice"): {"read"},
 }
+# Routes that take no API key: a webhook sender signs its deliveries instead (tests/monitors/test_webhook_api.py).
+PUBLIC = {("POST", "/v1/monitors/{monitor}/events")}
 OWNED = {path for _, path in CONTRACT if "{job_id}" in path}
 BODIES = {
     "/v1/analyze": {"text": "The strap is comfortable."},
     "/v1/analyze/batch": {"texts": ["The strap is comfortable."]},
     "/v1/jobs": {"texts": ["The strap is comfortable."]},
+    "/v1/monitors": {"name": "made-by-the-matrix", "connector": "hackernews", "params": {"query": "acme"}},
 }
-QUERIES = {"/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"}}
+PATCHES = {"/v1/monitors/{monitor}": {"tags": ["acme"]}}
+QUERIES = {"/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"}, "/v1/share-of-voice": {"tags": "acme"}}
 # Past the route's scopes, the job's kind needs its own: a JSON body is an analyze job, which ingest may not submit.
 REFUSED_BY_KIND = {("POST", "/v1/jobs", "ingest")}
 
@@ -52,20 +68,21 @@ def test_the_contract_names_every_guarded_route():
         if path.startswith("/v1") or path == "/health/detailed"
         for method in operations
     }
-    assert declared == set(CONTRACT)
+    assert declared == set(CONTRACT) | PUBLIC
+    assert all("security" not in paths[path][method.lower()] for method, path in PUBLIC)
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    with running_demo_api(
-        tmp_path_factory.mktemp("authz"), embedded_workers=0, max_queued_jobs_per_key=1000
-    ) as running:
+    folder = tmp_path_factory.mktemp("authz")
+    settings = {"max_queued_jobs_per_key": 1000, "monitor_threads": 0, "failed_auth_limit": "100000/minute"}
+    with running_demo_api(folder, embedded_workers=0, **settings) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def keys(api: RunningApi) -> dict[str, str]:
-    made = {scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "admin")}
+    made = {scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "monitor", "admin")}
     made["revoked"] = api.key("m-revoked", "analyze,read,ingest,admin")
     revoke_key(api.platform.store, "m-revoked")
     deadline = time.monotonic() + 40 * api.platform.settings.key_revocation_poll_seconds
@@ -78,10 +95,24 @@ def keys(api: RunningApi) -> dict[str, str]:
 
 def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str):
     url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2")
+    if "{monitor}" in path:
+        url = url.replace("{monitor}", _fresh_monitor(api))
+    body = BODIES.get(path) if method == "POST" else PATCHES.get(path) if method == "PATCH" else None
+    if path == "/v1/monitors" and method == "POST":
+        body = {**BODIES[path], "name": f"matrix-{next(_names)}"}
     with api.client(key) as client:
-        return client.request(
-            method, url, json=BODIES.get(path) if method == "POST" else None, params=QUERIES.get(path)
-        )
+        return client.request(method, url, json=body, params=QUERIES.get(path))
+
+
+_names = iter(range(1_000_000))
+
+
+def _fresh_monitor(api: RunningApi) -> str:
+    from opinara.monitors.models import MonitorSpec
+
+    name = f"matrix-{next(_names)}"
+    api.platform.monitors.create(MonitorSpec(name=name, connector="hackernews", params={"query": "acme"}))
+    return name
 
 
 def _fresh_job(api: RunningApi, key: str) -> str:
@@ -101,7 +132,7 @@ def test_no_key_and_a_revoked_key_get_401(api, keys, method, path):
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(CONTRACT))
-@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "admin"])
+@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "monitor", "admin"])
 def test_each_scope_gets_what_the_contract_says(api, keys, method, path, who):
     owner = keys["analyze"]
     job_id = _fresh_job(api, owner)
