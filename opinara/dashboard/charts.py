@@ -7,6 +7,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from opinara.insights.mentions import ShareOfVoice, TrendPoint
 from opinara.insights.models import AspectChange, AspectCounts, OverviewPeriod, ProductInsight, TrendPeriod
 
 SENTIMENT_COLORS = {"positive": "#2e9e5b", "negative": "#d64545", "neutral": "#9aa0a6", "mixed": "#e0a526"}
@@ -38,6 +39,70 @@ def volume_and_mix(periods: list[OverviewPeriod]) -> go.Figure:
         title_text="net sentiment", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1], showgrid=False, secondary_y=True
     )
     return _layout(fig, "Volume and sentiment mix")
+
+
+def mention_trends(periods: list[TrendPoint], title: str) -> go.Figure:
+    """A monitor's mentions per period, stacked by sentiment, with net sentiment on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [p.period for p in periods]
+    # The trend points carry no mixed count: it is what the other three leave of the mentions.
+    mixed = [max(p.mentions - p.positive - p.negative - p.neutral, 0) for p in periods]
+    for label, values in (
+        ("positive", [p.positive for p in periods]),
+        ("neutral", [p.neutral for p in periods]),
+        ("mixed", mixed),
+        ("negative", [p.negative for p in periods]),
+    ):
+        fig.add_bar(x=x, y=values, name=label, marker_color=SENTIMENT_COLORS[label])
+    fig.add_scatter(
+        x=x,
+        y=[p.net_sentiment for p in periods],
+        name="net sentiment",
+        mode="lines+markers",
+        line={"color": "#333"},
+        secondary_y=True,
+    )
+    fig.update_layout(barmode="stack")
+    few = max((p.mentions for p in periods), default=0) <= 10  # whole mentions on the axis, not 0.2 steps
+    fig.update_yaxes(title_text="mentions", rangemode="tozero", dtick=1 if few else None, secondary_y=False)
+    fig.update_yaxes(
+        title_text="net sentiment", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1], showgrid=False, secondary_y=True
+    )
+    return _layout(fig, title)
+
+
+def voice_shares(voice: ShareOfVoice) -> go.Figure:
+    """Each tag's share of the tags' mentions per period, stacked to 100%."""
+    fig = go.Figure()
+    x = [p.period for p in voice.periods]
+    for tag in voice.tags:
+        shares = [next((s for s in p.tags if s.tag == tag), None) for p in voice.periods]
+        fig.add_bar(
+            x=x,
+            y=[s.share if s else 0.0 for s in shares],
+            name=tag,
+            customdata=[s.mentions if s else 0 for s in shares],
+            hovertemplate=f"{tag}: %{{y:.0%}} (%{{customdata}} mentions)<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="share of mentions", tickformat=".0%", range=[0, 1])
+    return _layout(fig, "Share of voice")
+
+
+def voice_sentiment(voice: ShareOfVoice) -> go.Figure:
+    """Net sentiment per tag per period (periods where a tag had no mentions are gaps)."""
+    fig = go.Figure()
+    for tag in voice.tags:
+        points = [(p.period, s) for p in voice.periods for s in p.tags if s.tag == tag and s.mentions]
+        fig.add_scatter(
+            x=[period for period, _ in points],
+            y=[s.net_sentiment for _, s in points],
+            name=tag,
+            mode="lines+markers",
+            text=[f"{s.mentions} mentions" for _, s in points],
+        )
+    fig.update_yaxes(range=[-1.05, 1.05], title_text="net sentiment")
+    return _layout(fig, "Net sentiment per tag")
 
 
 def products_ranked(products: list[ProductInsight]) -> go.Figure:

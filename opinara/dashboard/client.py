@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from opinara.access.keys import KeyInfo
+from opinara.insights.mentions import MentionPage, MonitorTrends, ShareOfVoice
 from opinara.insights.models import (
     AspectChanges,
     Drivers,
@@ -22,6 +23,7 @@ from opinara.insights.models import (
     Trends,
 )
 from opinara.jobs.models import JobInfo, JobList
+from opinara.monitors.models import MonitorInfo, MonitorList, RunPage
 
 M = TypeVar("M", bound=BaseModel)
 MAX_PRODUCTS = 5_000  # products listed by the dashboard; beyond this, pages say the list is cut
@@ -139,6 +141,35 @@ class OpinaraClient:
             if cursor is None:
                 break
         return items
+
+    def monitors(self) -> list[MonitorInfo]:
+        return self._read(MonitorList, "/v1/monitors").monitors
+
+    def monitor_runs(self, monitor: int | str, cursor: int | None = None, limit: int = 50) -> RunPage:
+        return self._read(RunPage, f"/v1/monitors/{monitor}/runs", cursor=cursor, limit=limit)
+
+    def monitor_trends(self, monitor: int | str, by: str = "day") -> MonitorTrends:
+        return self._read(MonitorTrends, f"/v1/monitors/{monitor}/trends", by=by)
+
+    def mentions(self, **filters: Any) -> MentionPage:
+        return self._read(MentionPage, "/v1/mentions", **filters)
+
+    def share_of_voice(self, tags: list[str], by: str = "day") -> ShareOfVoice:
+        return self._read(ShareOfVoice, "/v1/share-of-voice", tags=",".join(tags), by=by)
+
+    def pause_monitor(self, monitor: int | str, reason: str) -> MonitorInfo:
+        """Stops its runs until resumed; needs the ``monitor`` scope (an ApiError with status 403 without)."""
+        return self._act(f"/v1/monitors/{monitor}/pause", json={"reason": reason})
+
+    def resume_monitor(self, monitor: int | str) -> MonitorInfo:
+        return self._act(f"/v1/monitors/{monitor}/resume")
+
+    def run_monitor(self, monitor: int | str) -> MonitorInfo:
+        """Makes it due now; the next free monitor worker runs it."""
+        return self._act(f"/v1/monitors/{monitor}/run")
+
+    def _act(self, path: str, **kwargs: Any) -> MonitorInfo:
+        return self._parse(MonitorInfo, path, self._call("POST", path, **kwargs).json())
 
     def ready(self) -> dict[str, Any]:
         """Readiness with each component's check; a 503 (not ready) is an answer, not an error."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import string
 from typing import Any
 
 from opinara.insights.models import ReviewAspect
@@ -12,6 +13,18 @@ COLORS = {"positive": "#c8ecd0", "negative": "#f8cfcf", "neutral": "#e4e4e4", "m
 PII_COLOR = "#d9d2f5"
 OPINION_STYLE = "text-decoration: underline 2px; font-weight: 600"
 OPINION_WINDOW = 80  # characters around an aspect searched for its opinion words (stored without offsets)
+# Every ASCII punctuation mark as a character reference, which Markdown shows as the character and never
+# reads as syntax: a review's "$20 or $30" is no formula, and a mention's ![](https://tracker) no image.
+_LITERAL = {ord(c): f"&#{ord(c)};" for c in string.punctuation} | {
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+}
+
+
+def escape(text: str) -> str:
+    """``text`` for ``st.markdown``, with or without HTML: shown as written, nothing in it markup."""
+    return text.translate(_LITERAL)
 
 
 def spans_from_result(result: dict[str, Any]) -> list[tuple[int, int, str, str]]:
@@ -52,9 +65,9 @@ def highlight(text: str, spans: list[tuple[int, int, str, str]]) -> str:
             chosen.append(span)
     out, position = [], 0
     for start, end, style, title in sorted(chosen):
-        out.append(html.escape(text[position:start]))
+        out.append(escape(text[position:start]))
         out.append(f'<span style="{style}; border-radius:3px; padding:0 2px" title="{html.escape(title)}">')
-        out.append(html.escape(text[start:end]) + "</span>")
+        out.append(escape(text[start:end]) + "</span>")
         position = end
-    out.append(html.escape(text[position:]))
+    out.append(escape(text[position:]))
     return "".join(out).replace("\n", "<br>")

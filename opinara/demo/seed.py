@@ -20,7 +20,7 @@ from opinara.store.writes import upsert_product_metadata
 DEMO_SOURCE = "demo"
 DEMO_KEY_NAME = "demo"
 DEMO_DASHBOARD_KEY_NAME = "demo-dashboard"
-DASHBOARD_SCOPES = ["analyze", "read", "ingest"]  # never admin: every dashboard visitor acts with this key
+DASHBOARD_SCOPES = ["analyze", "read", "ingest", "monitor"]  # never admin: every dashboard visitor acts with this key
 DEMO_RATE_LIMIT = "6000/minute"
 
 

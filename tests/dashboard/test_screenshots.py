@@ -23,6 +23,7 @@ PAGES = {
     "product": "Product",
     "reviews": "Reviews",
     "analyze": "Analyze",
+    "monitors": "Monitors",
     "jobs": "Jobs",
     "system": "System",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from opinara.dashboard.common import api_errors, client, no_data, product_label, stars
-from opinara.dashboard.highlight import highlight, spans_from_review
+from opinara.dashboard.highlight import escape, highlight, spans_from_review
 from opinara.insights.aggregates import AGGREGATE_MIN_QUALITY
 
 PAGE_SIZE = 20
@@ -51,7 +51,7 @@ for review in page.reviews:
         st.markdown(f"**{stars(review.rating)}** · `{sentiment_label}` · {review.day} · {review.product.external_id}")
         st.markdown(highlight(review.text, spans_from_review(review.text, review.aspects)), unsafe_allow_html=True)
         if review.aspects:
-            st.caption(", ".join(f"{a.term} ({a.polarity})" for a in review.aspects))
+            st.caption(", ".join(f"{escape(a.term)} ({a.polarity})" for a in review.aspects))
         if review.quality_score < AGGREGATE_MIN_QUALITY:
             st.caption(f"left out of the figures: {', '.join(review.quality_flags) or 'low quality'}")
 
