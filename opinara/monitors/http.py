@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -120,6 +121,30 @@ class _GuardedTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context, max_connections=20, network_backend=_GuardedBackend(policy)
         )
+
+
+class PerThreadTransport(httpx.BaseTransport):
+    """Guarded transports, one per thread, reused by every session on that thread. Building one loads
+    the CA bundle into a TLS context (tens of milliseconds, most of a short run's time); closing this
+    (a session ending) closes the calling thread's connections and keeps its transport for the next."""
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self.policy = policy
+        self._local = threading.local()
+
+    def _own(self) -> _GuardedTransport:
+        transport = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = _GuardedTransport(self.policy)
+        return transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._own().handle_request(request)
+
+    def close(self) -> None:
+        transport = getattr(self._local, "transport", None)
+        if transport is not None:
+            transport.close()  # httpcore's pool opens new connections after a close
 
 
 @dataclass

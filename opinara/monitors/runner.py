@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from opinara.config import Settings
 from opinara.errors import InputError, JobConflict, OpinaraError
-from opinara.heartbeat import Heartbeat
+from opinara.heartbeat import Heartbeats
 from opinara.ingest.records import RecordWriter, Target
 from opinara.ingest.review_formats import RecordProblem, ReviewRecord
 from opinara.monitors import connectors, secrets, webhooks
@@ -32,7 +32,7 @@ from opinara.monitors.connectors.base import (
     SourceRateLimited,
 )
 from opinara.monitors.hosts import HostLimiter
-from opinara.monitors.http import HttpSession
+from opinara.monitors.http import HttpSession, NetworkPolicy, PerThreadTransport
 from opinara.monitors.models import EventsAccepted, RejectedEvent, RunInfo, RunStatus
 from opinara.monitors.schedule import decide
 from opinara.monitors.service import now, run_info
@@ -44,6 +44,7 @@ from opinara.store.models import ApiKey, Monitor, MonitorRun
 
 log = logging.getLogger(__name__)
 MAX_KEY_CHARS = 128
+ORPHANED = "the worker stopped during the run"
 
 
 @dataclass
@@ -79,8 +80,11 @@ class MonitorRunner:
         self.store = store
         self.analysis = analysis
         self.hosts = hosts
-        self.transport = transport  # tests hand a transport; production builds the guarded one
+        # Tests hand a transport; production reuses one guarded transport per thread, run after run.
+        self.transport = transport or PerThreadTransport(NetworkPolicy.from_settings(settings))
         self.authors = Pseudonymizer.for_settings(settings)
+        self._beats = Heartbeats(settings.monitor_run_lease_seconds / 3)
+        self._writer: RecordWriter | None = None
 
     def run(self, monitor_id: int, worker: str) -> RunInfo | None:
         """Run a monitor this worker has claimed; None when the claim was lost before it started."""
@@ -89,6 +93,13 @@ class MonitorRunner:
             if monitor is None or monitor.worker != worker:
                 return None
             started = now()
+            # A run still "running" was left by a worker that stopped during it (this worker holds the
+            # claim now): it ends as failed, so the history never shows two runs at once.
+            session.execute(
+                update(MonitorRun)
+                .where(MonitorRun.monitor_id == monitor.id, MonitorRun.status == "running")
+                .values(status="failed", finished_at=started, error=ORPHANED)
+            )
             run = MonitorRun(
                 monitor_id=monitor.id,
                 status="running",
@@ -107,12 +118,9 @@ class MonitorRunner:
             snapshot = _Snapshot.of(monitor, run.id)
         MONITOR_LAG.observe(max((started - snapshot.due).total_seconds(), 0.0))
         clock = time.monotonic()
-        beat = Heartbeat(
-            lambda: self._beat(monitor_id, worker), self.settings.monitor_run_lease_seconds / 3, snapshot.name
-        )
-        with beat:
+        with self._beats.hold(lambda: self._beat(monitor_id, worker)) as lost:
             outcome, values = self._fetch(snapshot)
-            info = self._finish(snapshot, worker, outcome, values, lost=beat.lost.is_set())
+            info = self._finish(snapshot, worker, outcome, values, lost=lost.is_set())
         MONITOR_RUNS.labels(source_of(snapshot.connector), info.status).inc()
         log.info(
             "monitor run finished",
@@ -173,8 +181,6 @@ class MonitorRunner:
             )
 
     def _beat(self, monitor_id: int, worker: str) -> bool:
-        from sqlalchemy import update
-
         with self.store.session() as session:
             result = session.execute(
                 update(Monitor).where(Monitor.id == monitor_id, Monitor.worker == worker).values(heartbeat_at=now())
@@ -282,7 +288,10 @@ class MonitorRunner:
         def reject(position: int, problem: RecordProblem) -> None:
             log.warning("mention refused: %s", problem.reason(private=True), extra={"monitor": snapshot.name})
 
-        return RecordWriter(loaded.analyzer).write(session, target, records, reject)
+        writer = self._writer
+        if writer is None or writer.analyzer is not loaded.analyzer:
+            writer = self._writer = RecordWriter(loaded.analyzer)  # holds no state between writes
+        return writer.write(session, target, records, reject)
 
 
 @dataclass(frozen=True)

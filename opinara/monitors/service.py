@@ -214,7 +214,12 @@ class MonitorService:
             return RunPage(runs=[run_info(r) for r in page], next_cursor=page[-1].id if len(rows) > limit else None)
 
     def claim_due(self, worker: str, limit: int, when: datetime | None = None) -> list[int]:
-        """Take up to ``limit`` due monitors for ``worker``; each is taken by exactly one worker."""
+        """Take up to ``limit`` due monitors for ``worker``, earliest due first; each is taken by exactly
+        one worker.
+
+        One statement claims the batch: an UPDATE of the due monitors that are still claimable, so two
+        workers never both get one (SQLite runs writes one at a time; PostgreSQL locks the rows, and
+        ``SKIP LOCKED`` lets a second worker take the next ones instead of waiting for the first)."""
         current = when or now()
         stale = current - timedelta(seconds=self.settings.monitor_run_lease_seconds)
         claimable = and_(
@@ -222,21 +227,22 @@ class MonitorService:
             Monitor.next_run_at <= current,
             or_(Monitor.worker.is_(None), Monitor.heartbeat_at < stale),
         )
+        due = select(Monitor.id).where(claimable).order_by(Monitor.next_run_at).limit(limit)
+        if self.store.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        # A CTE, materialized: PostgreSQL may otherwise run a locking subquery again for every row it
+        # updates, and its LIMIT with it.
+        batch = due.cte("due").prefix_with("MATERIALIZED")
+        claim = (
+            update(Monitor)
+            .where(Monitor.id.in_(select(batch.c.id)), claimable)  # claimable again: checked under the lock
+            .values(worker=worker, heartbeat_at=current)
+            .returning(Monitor.id, Monitor.next_run_at)
+            .execution_options(synchronize_session=False)
+        )
         with self.store.session() as session:
-            candidates = list(
-                session.scalars(select(Monitor.id).where(claimable).order_by(Monitor.next_run_at).limit(limit))
-            )
-        claimed = []
-        for monitor_id in candidates:
-            with self.store.session() as session:
-                result = session.execute(
-                    update(Monitor)
-                    .where(Monitor.id == monitor_id, claimable)
-                    .values(worker=worker, heartbeat_at=current)
-                )
-                if result.rowcount == 1:
-                    claimed.append(monitor_id)
-        return claimed
+            claimed = session.execute(claim).all()
+        return [monitor_id for monitor_id, _ in sorted(claimed, key=lambda row: (row[1], row[0]))]
 
     def next_due(self) -> datetime | None:
         """When the earliest active monitor is due (for the scheduler's sleep)."""

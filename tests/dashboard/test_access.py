@@ -154,7 +154,12 @@ def test_the_demo_dashboard_key_has_no_admin(demo_api, demo_key):
     with demo_api.client(demo_key) as client:
         me = client.get("/v1/keys/me")
         assert me.status_code == 200
-        assert me.json()["name"] == DEMO_DASHBOARD_KEY_NAME and me.json()["scopes"] == ["analyze", "read", "ingest", "monitor"]
+        assert me.json()["name"] == DEMO_DASHBOARD_KEY_NAME and me.json()["scopes"] == [
+            "analyze",
+            "read",
+            "ingest",
+            "monitor",
+        ]
         assert client.get("/health/detailed").status_code == 403
 
 

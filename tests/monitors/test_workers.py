@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from opinara.config import Settings
 from opinara.monitors.models import MonitorSpec
+from opinara.monitors.runner import ORPHANED
 from opinara.monitors.service import MonitorService, now
 from opinara.store.db import open_store
 from opinara.store.models import MonitorRun
@@ -127,6 +128,11 @@ def test_a_worker_killed_mid_run_leaves_the_monitor_to_run_again(deployment, tmp
     monitor_after = service.get("stuck")
     assert monitor_after.running is False and monitor_after.next_run_at > now() + timedelta(minutes=10)
     assert runs_by_monitor(store)[monitor.id] >= 1
+    with store.session() as session:
+        history = list(session.scalars(select(MonitorRun).where(MonitorRun.monitor_id == monitor.id)))
+    statuses = [(run.status, run.error) for run in sorted(history, key=lambda run: run.id)]
+    assert statuses[0] == ("failed", ORPHANED), "the killed worker's run is closed, not left running"
+    assert statuses[-1][0] == "success" and all(status != "running" for status, _ in statuses)
     store.engine.dispose()
 
 
