@@ -1,8 +1,10 @@
 """When a monitor runs next, and whether it keeps running: pure rules over a run's outcome.
 
-- A new or resumed monitor starts after a random share of its interval (at most a minute), so many
-  monitors with one interval do not fire in the same second; after that each keeps its own phase
-  (next = due + interval), skipping missed slots rather than catching up on them.
+- A new or resumed monitor starts at a random moment of its first interval, or of its first minute when
+  the interval is longer, so monitors made together (an import, a restore, a resume of many) do not
+  fire in the same second: a thousand one-minute monitors run evenly over each minute, not in a burst
+  that workers must queue. After that each keeps its own phase (next = due + interval), skipping
+  missed slots rather than catching up on them.
 - A run that stopped at a limit (``partial``) comes back soon to fetch the rest.
 - Rate limited: the service's wait (``Retry-After``, a reset header), at least the backoff.
 - Failed: exponential backoff (interval x 2^(failures-1), capped), and paused after
@@ -29,8 +31,8 @@ class Decision:
 
 
 def first_run(now: datetime, interval: float, rng: random.Random | None = None) -> datetime:
-    """When a new (or resumed) monitor first runs: spread over a share of its interval."""
-    spread = min(interval * 0.1, MAX_START_JITTER)
+    """When a new (or resumed) monitor first runs: within its interval, and within a minute at most."""
+    spread = min(interval, MAX_START_JITTER)
     return now + timedelta(seconds=(rng or random).uniform(0, spread))
 
 
