@@ -323,6 +323,7 @@ def main() -> None:
         default=None,
         help="aspects in the analysis (default: off for lexicon, the sentiment-only tier; the setting's default otherwise)",
     )
+    parser.add_argument("--aspect-extractor", choices=["tagger", "rules"], default=None, help="with --aspects")
     parser.add_argument(
         "--arrival", choices=["burst", "spread"], default=None, help="default burst (spread with --find-max)"
     )
@@ -358,6 +359,8 @@ def main() -> None:
     env.pop("OPINARA_DATABASE_URL", None)
     if aspects is not None:
         env["OPINARA_ASPECTS"] = str(aspects).lower()
+    if args.aspect_extractor:
+        env["OPINARA_ASPECT_EXTRACTOR"] = args.aspect_extractor
     if args.threads is not None:
         env["OPINARA_MONITOR_THREADS"] = str(args.threads)
     if args.poll is not None:
@@ -370,12 +373,13 @@ def main() -> None:
         backend=backend,
         database_url=env.get("OPINARA_DATABASE_URL"),
         **({"aspects": aspects} if aspects is not None else {}),
+        **({"aspect_extractor": args.aspect_extractor} if args.aspect_extractor else {}),
     )
     threads = args.threads or settings.monitor_threads
     store_name = "PostgreSQL" if schema else "SQLite"
     header(
         f"opinara monitors: {monitors} monitors every {args.every} s ({arrival} arrival{f', first runs within {args.first_run_spread:g} s' if args.first_run_spread is not None else ''}), {args.items} new items per run"
-        f"{' and up' if args.find_max else ''}, {backend} backend (aspects {'on' if settings.aspects else 'off'}), "
+        f"{' and up' if args.find_max else ''}, {backend} backend (aspects {settings.aspect_extractor if settings.aspects else 'off'}), "
         f"{store_name}, {args.workers} `opinara worker` process(es) x {threads} monitor thread(s)"
     )
 

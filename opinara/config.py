@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     monitor_threads: int = Field(default=2, ge=0, le=64)  # monitor runs at once per worker process
     webhook_tolerance_seconds: int = Field(default=300, ge=1)  # signed webhook timestamps older than this fail
 
+    # Metric series (POST /v1/metrics, /v1/series): raw points, then 1-minute and 1-hour rollups
+    metrics_max_points: int = Field(default=50_000, ge=1)  # per request; the rest are refused with their index
+    metrics_raw_retention_days: float = Field(default=7.0, gt=0)
+    metrics_minute_retention_days: float = Field(default=35.0, gt=0)
+    metrics_hour_retention_days: float = Field(default=400.0, gt=0)
+
     # Output: json when stderr is not a terminal, one readable line per record when it is (auto)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

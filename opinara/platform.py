@@ -22,6 +22,7 @@ from opinara.monitors.scheduler import MonitorScheduler
 from opinara.monitors.service import MonitorService
 from opinara.ops.maintenance import MaintenanceThread
 from opinara.serving.service import AnalysisService
+from opinara.signals.service import SeriesService
 from opinara.store.db import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Platform:
         self.auth = Authenticator(settings, self.store, self.limiter)
         self.maintenance = MaintenanceThread(self.store, settings)
         self.monitors = MonitorService(settings, self.store)
+        self.series = SeriesService(settings, self.store)
         self.monitor_runner = MonitorRunner(settings, self.store, self.analysis, HostLimiter(settings))
         self.scheduler: MonitorScheduler | None = None
         self.workers: EmbeddedWorkers | None = None

@@ -31,6 +31,9 @@ CONNECTORS = [
 ]
 
 
+DETECTORS = ["detector.robust.v1", "detector.surprise.v1"]
+
+
 def test_the_analysis_components_keep_their_names():
     assert analysis.names() == ANALYSIS_COMPONENTS
 
@@ -41,6 +44,14 @@ def test_the_connectors_keep_their_names():
 
     connectors.load()
     assert registered.names() == CONNECTORS
+
+
+def test_the_detectors_keep_their_names():
+    from opinara.signals.detectors import DETECTORS as registered
+    from opinara.signals.detectors import load
+
+    load()
+    assert registered.names() == DETECTORS
 
 
 def test_an_unknown_name_lists_the_known_ones():

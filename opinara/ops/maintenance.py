@@ -4,6 +4,8 @@
   their items and results.
 - Stored review texts older than ``text_retention_days`` are blanked; their analysis, aspect
   mentions and aggregates stay, so insights keep their numbers while the words are gone.
+- Metric points older than ``metrics_raw_retention_days``, and their 1-minute and 1-hour rollups past
+  their own retention, are deleted (``SeriesService.cleanup``).
 
 It is idempotent and safe to run from several processes at once: ``opinara serve`` runs it every
 ``maintenance_interval_seconds``, and ``opinara maintenance`` runs it once."""
@@ -30,6 +32,7 @@ BATCH = 1000  # rows per transaction, so a large pass never holds a long lock
 class MaintenanceReport:
     jobs_deleted: int
     texts_blanked: int
+    metric_rows_deleted: int = 0
 
 
 def run_maintenance(store: Store, settings: Settings, now: datetime | None = None) -> MaintenanceReport:
@@ -43,9 +46,14 @@ def run_maintenance(store: Store, settings: Settings, now: datetime | None = Non
         if settings.text_retention_days
         else 0
     )
-    if jobs or texts:
-        log.info("maintenance pass", extra={"jobs_deleted": jobs, "texts_blanked": texts})
-    return MaintenanceReport(jobs, texts)
+    from opinara.signals.service import SeriesService
+
+    metrics = sum(SeriesService(settings, store).cleanup(now).values())
+    if jobs or texts or metrics:
+        log.info(
+            "maintenance pass", extra={"jobs_deleted": jobs, "texts_blanked": texts, "metric_rows_deleted": metrics}
+        )
+    return MaintenanceReport(jobs, texts, metrics)
 
 
 def _delete_old_jobs(store: Store, cutoff: datetime) -> int:

@@ -362,3 +362,46 @@ class MonitorDaily(Base):
     negative: Mapped[int] = mapped_column(Integer, default=0)
     neutral: Mapped[int] = mapped_column(Integer, default=0)
     mixed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MetricSeries(Base):
+    """One series: a name and its labels (``host_cpu_usage{host="web-1"}``), unique together.
+
+    ``labels_key`` is the labels in canonical form (sorted ``k=v`` pairs, hashed when long), so a series is
+    found by equality on an indexed column on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "metric_series"
+    __table_args__ = (UniqueConstraint("name", "labels_key", name="uq_metric_series"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    labels_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MetricPoint(Base):
+    """A raw point; one per series and instant (a point sent again is a duplicate, not a second point).
+    Kept for ``metrics_raw_retention_days``."""
+
+    __tablename__ = "metric_points"
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class MetricRollup(Base):
+    """Count, sum, min and max of a series' points per bucket (``step`` 60 or 3600 seconds), kept longer than
+    raw points. Invariant: each equals the same figures over the raw points of its bucket, as they were
+    stored (points are added once, so the rollup is updated by the points a write actually inserted)."""
+
+    __tablename__ = "metric_rollups"
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)

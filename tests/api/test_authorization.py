@@ -44,6 +44,9 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/monitors/{monitor}/trends"): {"monitor", "read"},
     ("GET", "/v1/mentions"): {"read"},
     ("GET", "/v1/share-of-voice"): {"read"},
+    ("POST", "/v1/metrics"): {"metrics"},
+    ("GET", "/v1/series"): {"read"},
+    ("GET", "/v1/series/{name}"): {"read"},
 }
 # Routes that take no API key: a webhook sender signs its deliveries instead (tests/monitors/test_webhook_api.py).
 PUBLIC = {("POST", "/v1/monitors/{monitor}/events")}
@@ -53,9 +56,14 @@ BODIES = {
     "/v1/analyze/batch": {"texts": ["The strap is comfortable."]},
     "/v1/jobs": {"texts": ["The strap is comfortable."]},
     "/v1/monitors": {"name": "made-by-the-matrix", "connector": "hackernews", "params": {"query": "acme"}},
+    "/v1/metrics": {"timestamp": "2026-11-23T10:00:00Z", "hostname": "matrix", "cpuUsage": 5.0},
 }
 PATCHES = {"/v1/monitors/{monitor}": {"tags": ["acme"]}}
-QUERIES = {"/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"}, "/v1/share-of-voice": {"tags": "acme"}}
+QUERIES = {
+    "/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"},
+    "/v1/share-of-voice": {"tags": "acme"},
+    "/v1/series/{name}": {"labels": "host=matrix", "from": "2026-11-23T00:00:00Z", "to": "2026-11-24T00:00:00Z"},
+}
 # Past the route's scopes, the job's kind needs its own: a JSON body is an analyze job, which ingest may not submit.
 REFUSED_BY_KIND = {("POST", "/v1/jobs", "ingest")}
 
@@ -82,7 +90,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
 
 @pytest.fixture(scope="module")
 def keys(api: RunningApi) -> dict[str, str]:
-    made = {scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "monitor", "admin")}
+    made = {
+        scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "monitor", "metrics", "admin")
+    }
+    api.platform.series.write_payload(BODIES["/v1/metrics"])  # the series the read routes read
     made["revoked"] = api.key("m-revoked", "analyze,read,ingest,admin")
     revoke_key(api.platform.store, "m-revoked")
     deadline = time.monotonic() + 40 * api.platform.settings.key_revocation_poll_seconds
@@ -94,7 +105,7 @@ def keys(api: RunningApi) -> dict[str, str]:
 
 
 def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str):
-    url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2")
+    url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2").replace("{name}", "host_cpu_usage")
     if "{monitor}" in path:
         url = url.replace("{monitor}", _fresh_monitor(api))
     body = BODIES.get(path) if method == "POST" else PATCHES.get(path) if method == "PATCH" else None
@@ -132,7 +143,7 @@ def test_no_key_and_a_revoked_key_get_401(api, keys, method, path):
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(CONTRACT))
-@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "monitor", "admin"])
+@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "monitor", "metrics", "admin"])
 def test_each_scope_gets_what_the_contract_says(api, keys, method, path, who):
     owner = keys["analyze"]
     job_id = _fresh_job(api, owner)
