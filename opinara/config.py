@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     metrics_minute_retention_days: float = Field(default=35.0, gt=0)
     metrics_hour_retention_days: float = Field(default=400.0, gt=0)
 
+    # Insights and alerts
+    insight_cooldown_seconds: float = Field(default=6 * 3600.0, ge=0)  # a resolved insight reopens only after this
+    insight_baseline_weeks: int = Field(default=8, ge=1, le=52)  # sentiment dips: this week against so many before
+
     # Output: json when stderr is not a terminal, one readable line per record when it is (auto)
     log_format: Literal["auto", "json", "text"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -12,6 +12,7 @@ from opinara.access.authenticator import Authenticator
 from opinara.access.limits import KeyLimiter
 from opinara.access.usage import UsageRecorder
 from opinara.config import Settings
+from opinara.insights.anomalies import InsightService
 from opinara.jobs.queue import EmbeddedWorkers, JobQueue
 from opinara.jobs.quota import JobQuota
 from opinara.jobs.runner import JobRunner
@@ -45,6 +46,7 @@ class Platform:
         self.maintenance = MaintenanceThread(self.store, settings)
         self.monitors = MonitorService(settings, self.store)
         self.series = SeriesService(settings, self.store)
+        self.insights = InsightService(settings, self.store)
         self.monitor_runner = MonitorRunner(settings, self.store, self.analysis, HostLimiter(settings))
         self.scheduler: MonitorScheduler | None = None
         self.workers: EmbeddedWorkers | None = None

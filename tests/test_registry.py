@@ -31,7 +31,7 @@ CONNECTORS = [
 ]
 
 
-DETECTORS = ["detector.robust.v1", "detector.surprise.v1"]
+DETECTORS = ["detector.proportion.v1", "detector.robust.v1", "detector.surprise.v1"]
 
 
 def test_the_analysis_components_keep_their_names():

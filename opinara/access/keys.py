@@ -26,7 +26,7 @@ from opinara.store.models import ApiKey
 from opinara.validation import numeric_id
 
 log = logging.getLogger(__name__)
-SCOPES = ("analyze", "read", "ingest", "monitor", "metrics", "admin")
+SCOPES = ("analyze", "read", "ingest", "monitor", "metrics", "alerts", "admin")
 KEY_PREFIX = "opn_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from opinara.api import problems
 from opinara.api.guard import Guard, document_security
 from opinara.api.middleware import RequestContext
-from opinara.api.routes import analyze, health, jobs, keys, mentions, monitors, products, series
+from opinara.api.routes import analyze, health, insights, jobs, keys, mentions, monitors, products, series
 from opinara.config import Settings
 from opinara.observability.logs import setup_logging
 from opinara.platform import Platform
@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         lifespan=lifespan,
     )
     problems.install(app)
-    routers = [module.router for module in (analyze, jobs, products, monitors, mentions, series, keys, health)]
+    routers = [
+        module.router for module in (analyze, jobs, products, monitors, mentions, series, insights, keys, health)
+    ]
     for router in routers:
         app.include_router(router)
     # The guard matches requests against the routes as declared (FastAPI wraps included routers).

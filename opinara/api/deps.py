@@ -42,7 +42,7 @@ ReadCaller = Annotated[Caller, caller("read")]
 AdminCaller = Annotated[Caller, caller("admin")]
 # Jobs: submitted with analyze (texts) or ingest (review files); read back by their owner with any scope.
 SubmitCaller = Annotated[Caller, caller("analyze", "ingest", body="upload")]
-OwnerCaller = Annotated[Caller, caller("analyze", "read", "ingest", "monitor")]
+OwnerCaller = Annotated[Caller, caller("analyze", "read", "ingest", "monitor", "alerts")]
 
 
 def redaction(caller: Caller, requested: bool | None) -> bool | None:

@@ -67,7 +67,19 @@ def global_options(
 
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
-    from opinara.cli import analyze, dashboard, demo, evaluate, keys, monitors, serve, signals, store, train  # noqa: F401
+    from opinara.cli import (  # noqa: F401
+        analyze,
+        dashboard,
+        demo,
+        evaluate,
+        insights,
+        keys,
+        monitors,
+        serve,
+        signals,
+        store,
+        train,
+    )
 
 
 def main() -> None:

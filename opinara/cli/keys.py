@@ -23,7 +23,7 @@ def _store():
 def create(
     name: Annotated[str, typer.Option("--name", help="A unique name for the key.")],
     scopes: Annotated[
-        str, typer.Option("--scopes", help="Comma-separated: analyze, read, ingest, monitor, metrics, admin.")
+        str, typer.Option("--scopes", help="Comma-separated: analyze, read, ingest, monitor, metrics, alerts, admin.")
     ] = "analyze,read",
     rate_limit: Annotated[
         str | None, typer.Option("--rate-limit", help="Like 600/minute; the default setting when absent.")

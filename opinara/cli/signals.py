@@ -50,6 +50,8 @@ def detect(
         instance = DETECTORS.create(name, **_options(settings or []))
     except (TypeError, ValueError) as exc:
         raise InputError(f"bad options for {name}: {exc}") from None
+    if not callable(getattr(instance, "update", None)):
+        raise InputError(f"{name} tests a share (a count of a total), not a timestamp,value series")
     if str(file) != "-" and not file.is_file():
         raise InputError(f"{file}: no such file")
     stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8", errors="strict", newline="")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -405,3 +406,41 @@ class MetricRollup(Base):
     total: Mapped[float] = mapped_column(Float)
     low: Mapped[float] = mapped_column(Float)
     high: Mapped[float] = mapped_column(Float)
+
+
+class Insight(Base):
+    """Something worth a person's attention: a type, a severity, the entity it is about, a message and
+    its evidence. At most one open (or acknowledged) insight per type and entity (``uq_insights_open``):
+    while the condition lasts the insight is updated, not repeated; once resolved, the same type and
+    entity may open again only after its cooldown."""
+
+    __tablename__ = "insights"
+    __table_args__ = (
+        Index(
+            "uq_insights_open",
+            "type",
+            "entity_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index("ix_insights_recent", "status", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))  # volume_spike, sentiment_dip, ...
+    severity: Mapped[str] = mapped_column(String(16))  # info, warning, critical
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, acknowledged, resolved
+    entity_kind: Mapped[str] = mapped_column(String(32))  # product_aspect, product, monitor, tag, host, series
+    entity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    entity_key: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detector: Mapped[str] = mapped_column(String(64))  # detector.proportion.v1
+    score: Mapped[float] = mapped_column(Float)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(128))  # a key's name, or "condition ended"

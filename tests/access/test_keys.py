@@ -78,9 +78,9 @@ def test_a_missing_key_is_not_found(store):
 
 
 def test_ingest_is_a_scope_that_admin_implies():
-    assert SCOPES == ("analyze", "read", "ingest", "monitor", "metrics", "admin")
+    assert SCOPES == ("analyze", "read", "ingest", "monitor", "metrics", "alerts", "admin")
     assert parse_scopes("admin, ingest,read,ingest") == ["read", "ingest", "admin"]
-    with pytest.raises(InputError, match="analyze, read, ingest, monitor, metrics, admin"):
+    with pytest.raises(InputError, match="analyze, read, ingest, monitor, metrics, alerts, admin"):
         parse_scopes("write")
     ingester = Caller(1, "ingester", frozenset({"ingest"}), "1/second", None)
     admin = Caller(2, "root", frozenset({"admin"}), "1/second", None)

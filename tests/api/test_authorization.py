@@ -12,7 +12,7 @@ from opinara.access.keys import revoke_key
 from opinara.api.app import create_app
 from tests.api.server import RunningApi, running_demo_api
 
-ANY = {"analyze", "read", "ingest", "monitor"}
+ANY = {"analyze", "read", "ingest", "monitor", "alerts"}
 # (method, path) -> the scopes that may call it (admin always may)
 CONTRACT: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/analyze"): {"analyze"},
@@ -47,6 +47,10 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/metrics"): {"metrics"},
     ("GET", "/v1/series"): {"read"},
     ("GET", "/v1/series/{name}"): {"read"},
+    ("GET", "/v1/insights"): {"read"},
+    ("GET", "/v1/insights/{insight_id}"): {"read"},
+    ("POST", "/v1/insights/{insight_id}/acknowledge"): {"alerts"},
+    ("POST", "/v1/insights/{insight_id}/resolve"): {"alerts"},
 }
 # Routes that take no API key: a webhook sender signs its deliveries instead (tests/monitors/test_webhook_api.py).
 PUBLIC = {("POST", "/v1/monitors/{monitor}/events")}
@@ -91,7 +95,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
 @pytest.fixture(scope="module")
 def keys(api: RunningApi) -> dict[str, str]:
     made = {
-        scope: api.key(f"m-{scope}", scope) for scope in ("analyze", "read", "ingest", "monitor", "metrics", "admin")
+        scope: api.key(f"m-{scope}", scope)
+        for scope in ("analyze", "read", "ingest", "monitor", "metrics", "alerts", "admin")
     }
     api.platform.series.write_payload(BODIES["/v1/metrics"])  # the series the read routes read
     made["revoked"] = api.key("m-revoked", "analyze,read,ingest,admin")
@@ -106,6 +111,8 @@ def keys(api: RunningApi) -> dict[str, str]:
 
 def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str):
     url = path.replace("{job_id}", job_id).replace("{product}", "aurora-x2").replace("{name}", "host_cpu_usage")
+    if "{insight_id}" in path:
+        url = url.replace("{insight_id}", str(_fresh_insight(api)))
     if "{monitor}" in path:
         url = url.replace("{monitor}", _fresh_monitor(api))
     body = BODIES.get(path) if method == "POST" else PATCHES.get(path) if method == "PATCH" else None
@@ -126,6 +133,24 @@ def _fresh_monitor(api: RunningApi) -> str:
     return name
 
 
+def _fresh_insight(api: RunningApi) -> int:
+    from opinara.insights.anomalies import InsightCandidate
+
+    candidate = InsightCandidate(
+        type="volume_spike",
+        severity="warning",
+        entity_kind="tag",
+        entity={"tag": f"matrix-{next(_names)}"},
+        message="Mentions of the matrix rose.",
+        evidence={},
+        detector="detector.robust.v1",
+        score=0.9,
+    )
+    raised = api.platform.insights.raise_insight(candidate)
+    assert raised is not None
+    return raised.insight.id
+
+
 def _fresh_job(api: RunningApi, key: str) -> str:
     with api.client(key) as client:
         answer = client.post("/v1/jobs", json={"texts": ["queued for the matrix"]})
@@ -143,7 +168,7 @@ def test_no_key_and_a_revoked_key_get_401(api, keys, method, path):
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(CONTRACT))
-@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "monitor", "metrics", "admin"])
+@pytest.mark.parametrize("who", ["analyze", "read", "ingest", "monitor", "metrics", "alerts", "admin"])
 def test_each_scope_gets_what_the_contract_says(api, keys, method, path, who):
     owner = keys["analyze"]
     job_id = _fresh_job(api, owner)

@@ -45,7 +45,7 @@ DETECTORS: Registry[Detector] = Registry("detector")
 
 def load() -> None:
     """Register the shipped detectors (importing a module registers it)."""
-    from opinara.signals.detectors import robust, surprise  # noqa: F401
+    from opinara.signals.detectors import proportion, robust, surprise  # noqa: F401
 
 
 def run(detector: Detector, points: Iterable[tuple[datetime, float | None]]) -> Iterator[Verdict]:
