@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser alertmanager lint format bench evaluate clean
+.PHONY: run test browser alertmanager prometheus lint format bench evaluate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/opinara serve --demo --dashboard
 
-test: $(STAMP) browser alertmanager
+test: $(STAMP) browser alertmanager prometheus
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -34,6 +34,13 @@ alertmanager:
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null 2>&1; }; }; } || \
 	  echo "prometheus-alertmanager could not be installed: the Alertmanager receiver test will skip (and fail under CI=true)"
+
+# Debian's Prometheus (promtool, and a real server that scrapes Opinara) for the Prometheus rules and dashboard tests; without it those tests skip (fail under CI=true).
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; }; }; } || \
+	  echo "prometheus could not be installed: the Prometheus rules and dashboard tests will skip (and fail under CI=true)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     # Insights and alerts
     insight_cooldown_seconds: float = Field(default=6 * 3600.0, ge=0)  # a resolved insight reopens only after this
     insight_baseline_weeks: int = Field(default=8, ge=1, le=52)  # sentiment dips: this week against so many before
+    insight_detect_seconds: float = Field(default=3600.0, gt=0)  # how often the workers look for sentiment dips
+    alerts_enabled: bool = True  # workers evaluate rules, look for insights and send notifications
+    alert_eval_seconds: float = Field(
+        default=30.0, gt=0, le=3600
+    )  # how often rules are evaluated (one worker at a time)
+    alert_delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    alert_delivery_max_attempts: int = Field(default=8, ge=1)
+    alert_delivery_backoff_seconds: float = Field(default=10.0, gt=0)
+    alert_delivery_max_backoff_seconds: float = Field(default=1800.0, gt=0)
+    dashboard_url: str | None = None  # links in notifications point here when set
 
     # Output: json when stderr is not a terminal, one readable line per record when it is (auto)
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -11,11 +11,13 @@ import threading
 from opinara.access.authenticator import Authenticator
 from opinara.access.limits import KeyLimiter
 from opinara.access.usage import UsageRecorder
+from opinara.alerts.scheduler import AlertScheduler
+from opinara.alerts.service import AlertService
 from opinara.config import Settings
 from opinara.insights.anomalies import InsightService
 from opinara.jobs.queue import EmbeddedWorkers, JobQueue
 from opinara.jobs.quota import JobQuota
-from opinara.jobs.runner import JobRunner
+from opinara.jobs.runner import JobRunner, worker_name
 from opinara.jobs.service import JobService
 from opinara.monitors.hosts import HostLimiter
 from opinara.monitors.runner import MonitorRunner
@@ -47,8 +49,10 @@ class Platform:
         self.monitors = MonitorService(settings, self.store)
         self.series = SeriesService(settings, self.store)
         self.insights = InsightService(settings, self.store)
+        self.alerts = AlertService(settings, self.store)
         self.monitor_runner = MonitorRunner(settings, self.store, self.analysis, HostLimiter(settings))
         self.scheduler: MonitorScheduler | None = None
+        self.alerting: AlertScheduler | None = None
         self.workers: EmbeddedWorkers | None = None
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_usage, name="usage-flush", daemon=True)
@@ -70,12 +74,16 @@ class Platform:
             self.workers.start()
 
     def start_monitors(self) -> None:
-        """Run due monitors in this process (``monitor_threads`` at once); every worker may."""
+        """Run due monitors in this process (``monitor_threads`` at once), and alerting (evaluation by one
+        worker at a time, deliveries by all); every worker does."""
         if self.scheduler is None and self.settings.monitor_threads > 0:
             self.scheduler = MonitorScheduler(
                 self.settings, self.monitors, self.monitor_runner, self.settings.monitor_threads
             )
             self.scheduler.start()
+        if self.alerting is None and self.settings.alerts_enabled:
+            self.alerting = AlertScheduler(self.settings, self.store, self.insights, f"{worker_name()}:alerts")
+            self.alerting.start()
 
     def _flush_usage(self) -> None:
         while not self._stop.wait(USAGE_FLUSH_SECONDS):
@@ -90,6 +98,8 @@ class Platform:
             self.workers.stop()
         if self.scheduler is not None:
             self.scheduler.stop(wait=False)
+        if self.alerting is not None:
+            self.alerting.stop()
         self.maintenance.stop()
         self.usage.flush()
         self.analysis.close()

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from opinara.api import problems
 from opinara.api.guard import Guard, document_security
 from opinara.api.middleware import RequestContext
-from opinara.api.routes import analyze, health, insights, jobs, keys, mentions, monitors, products, series
+from opinara.api.routes import alerts, analyze, health, insights, jobs, keys, mentions, monitors, products, series
 from opinara.config import Settings
 from opinara.observability.logs import setup_logging
 from opinara.platform import Platform
@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     problems.install(app)
     routers = [
-        module.router for module in (analyze, jobs, products, monitors, mentions, series, insights, keys, health)
+        module.router
+        for module in (analyze, jobs, products, monitors, mentions, series, insights, alerts, keys, health)
     ]
     for router in routers:
         app.include_router(router)

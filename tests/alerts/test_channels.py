@@ -10,14 +10,12 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from opinara.alerts.notify import CHANNELS, DeliveryFailed, Notification, load
 from opinara.alerts.notify.slack import escape
 from opinara.config import Settings
 from opinara.monitors.webhooks import SIGNATURE_HEADER, verify
+from tests.alerts.receiver import Received, Reply
 from tests.conftest import IN_CI
 
 load()
@@ -58,103 +57,6 @@ def messages(error: BaseException) -> str:
         seen.append(f"{type(current).__name__}: {current}")
         current = current.__cause__ or current.__context__
     return "\n".join(seen)
-
-
-# A local HTTP receiver that can be told what to answer, stopped (a closed port) and started again
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.replies: list[Reply] = []  # answered in order; the last one stays; none: 200 "ok"
-        self.check: Any = None  # a function of the request returning a Reply (a schema check), or None
-        self._stop = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def answer(self, *replies: Reply) -> None:
-        self.replies = list(replies)
-
-    def _reply(self, request: Received) -> Reply:
-        self.requests.append(request)
-        if self.check is not None:
-            return self.check(request)
-        if not self.replies:
-            return Reply(200, b"ok")
-        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
-                reply = receiver._reply(request)
-                if reply.delay and receiver._stop.wait(reply.delay):
-                    return
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                except ConnectionError:
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def close(self) -> None:
-        self._stop.set()
-        self.stop()
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def channel(name: str, settings: Settings = LOCAL) -> Any:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from opinara.access.keys import revoke_key
+from opinara.alerts.rules import RuleSpec
+from opinara.alerts.service import ChannelSpec, SilenceSpec
 from opinara.api.app import create_app
 from tests.api.server import RunningApi, running_demo_api
 
@@ -51,6 +53,18 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/insights/{insight_id}"): {"read"},
     ("POST", "/v1/insights/{insight_id}/acknowledge"): {"alerts"},
     ("POST", "/v1/insights/{insight_id}/resolve"): {"alerts"},
+    ("GET", "/v1/alerts"): {"alerts", "read"},
+    ("GET", "/v1/alerts/history"): {"alerts", "read"},
+    ("GET", "/v1/alerts/rules"): {"alerts", "read"},
+    ("POST", "/v1/alerts/rules"): {"alerts"},
+    ("PATCH", "/v1/alerts/rules/{rule}"): {"alerts"},
+    ("DELETE", "/v1/alerts/rules/{rule}"): {"alerts"},
+    ("GET", "/v1/silences"): {"alerts", "read"},
+    ("POST", "/v1/silences"): {"alerts"},
+    ("DELETE", "/v1/silences/{silence_id}"): {"alerts"},
+    ("GET", "/v1/channels"): {"alerts"},
+    ("POST", "/v1/channels"): {"alerts"},
+    ("DELETE", "/v1/channels/{channel}"): {"alerts"},
 }
 # Routes that take no API key: a webhook sender signs its deliveries instead (tests/monitors/test_webhook_api.py).
 PUBLIC = {("POST", "/v1/monitors/{monitor}/events")}
@@ -61,8 +75,9 @@ BODIES = {
     "/v1/jobs": {"texts": ["The strap is comfortable."]},
     "/v1/monitors": {"name": "made-by-the-matrix", "connector": "hackernews", "params": {"query": "acme"}},
     "/v1/metrics": {"timestamp": "2026-11-23T10:00:00Z", "hostname": "matrix", "cpuUsage": 5.0},
+    "/v1/silences": {"matchers": ['alertname="queue-depth"'], "duration_seconds": 600},
 }
-PATCHES = {"/v1/monitors/{monitor}": {"tags": ["acme"]}}
+PATCHES = {"/v1/monitors/{monitor}": {"tags": ["acme"]}, "/v1/alerts/rules/{rule}": {"enabled": False}}
 QUERIES = {
     "/v1/aspects/changes": {"start": "2026-03-01", "end": "2026-03-31"},
     "/v1/share-of-voice": {"tags": "acme"},
@@ -118,11 +133,41 @@ def _call(api: RunningApi, key: str | None, method: str, path: str, job_id: str)
     body = BODIES.get(path) if method == "POST" else PATCHES.get(path) if method == "PATCH" else None
     if path == "/v1/monitors" and method == "POST":
         body = {**BODIES[path], "name": f"matrix-{next(_names)}"}
+    if method == "POST" and path in ("/v1/alerts/rules", "/v1/channels"):
+        body = _alert_rule() if path == "/v1/alerts/rules" else _channel()
+    if "{rule}" in path:
+        url = url.replace("{rule}", api.platform.alerts.create_rule(RuleSpec(**_alert_rule())).name)
+    if "{silence_id}" in path:
+        silence = SilenceSpec(matchers=['alertname="matrix"'], duration_seconds=600)
+        url = url.replace("{silence_id}", str(api.platform.alerts.create_silence(silence, "matrix").id))
+    if "{channel}" in path:
+        url = url.replace("{channel}", api.platform.alerts.create_channel(ChannelSpec(**_channel())).name)
     with api.client(key) as client:
         return client.request(method, url, json=body, params=QUERIES.get(path))
 
 
 _names = iter(range(1_000_000))
+
+
+def _alert_rule() -> dict:
+    return {
+        "kind": "series",
+        "name": f"matrix-{next(_names)}",
+        "series": "queue_depth",
+        "aggregation": "last",
+        "window_seconds": 60,
+        "op": ">",
+        "threshold": 5,
+    }
+
+
+def _channel() -> dict:
+    return {
+        "name": f"matrix-{next(_names)}",
+        "kind": "webhook",
+        "config": {"url": "https://hooks.example.com/opinara"},
+        "secrets": {"secret": "0123456789abcdef-matrix"},
+    }
 
 
 def _fresh_monitor(api: RunningApi) -> str:

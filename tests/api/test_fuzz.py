@@ -34,6 +34,7 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(tmp_path: P
         embedded_workers=1,
         max_queued_jobs_per_key=100_000,
         monitor_threads=0,  # monitors the fuzzer makes must never fetch: no traffic leaves this machine
+        alerts_enabled=False,  # nor may channels it makes be sent to
     )
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)

@@ -32,7 +32,9 @@ def test_open_store_applies_the_migrations(store):
 def test_a_store_without_migrations_refuses_with_a_clear_message(tmp_path):
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings)
-    assert pending_migrations(engine) == ["0001", "0002", "0003", "0004", "0005", "0006"], "all revisions, oldest first"
+    assert pending_migrations(engine) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"], (
+        "all revisions, oldest first"
+    )
     try:
         open_store(settings, migrate=False)
     except StoreError as exc:

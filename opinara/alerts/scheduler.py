@@ -1,0 +1,64 @@
+"""Alerting in every worker: evaluation by one worker at a time, detection on its schedule, delivery by all.
+
+Each tick (``alert_eval_seconds``): the worker that holds the ``alert-evaluator`` lease evaluates every
+rule; whoever takes the ``insight-detector`` lease (free once per ``insight_detect_seconds``) looks for
+sentiment dips; and every worker sends the outbox deliveries that are due, each claimed by one worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from opinara.alerts.evaluate import EVALUATOR_LEASE, AlertEvaluator, take_lease
+from opinara.alerts.outbox import Outbox
+from opinara.alerts.service import AlertService
+from opinara.config import Settings
+from opinara.insights.anomalies import InsightService
+from opinara.insights.dips import detect_sentiment_dips
+from opinara.store.db import Store
+
+log = logging.getLogger(__name__)
+DETECTOR_LEASE = "insight-detector"
+
+
+class AlertScheduler:
+    def __init__(self, settings: Settings, store: Store, insights: InsightService, worker: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.insights = insights
+        self.worker = worker
+        self.evaluator = AlertEvaluator(settings, store)
+        self.outbox = Outbox(settings, store)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
+
+    def start(self) -> None:
+        AlertService(self.settings, self.store).install_defaults()
+        self._thread.start()
+
+    def tick(self, now: datetime | None = None) -> None:
+        current = now or datetime.now(UTC)
+        interval = self.settings.alert_eval_seconds
+        if take_lease(
+            self.store, DETECTOR_LEASE, self.worker, self.settings.insight_detect_seconds, current, renew=False
+        ):
+            report = detect_sentiment_dips(self.store, self.insights, current, self.settings.insight_baseline_weeks)
+            log.info("sentiment dips judged", extra={"worker": self.worker, **report.model_dump()})
+        if take_lease(self.store, EVALUATOR_LEASE, self.worker, interval * 3, current):
+            report = self.evaluator.evaluate(current)
+            if report.events:
+                log.info("alert rules evaluated", extra={"worker": self.worker, **report.model_dump()})
+        self.outbox.deliver_due(self.worker, current)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # the database may be briefly away; the next tick retries
+                log.warning("alerting tick failed (%s)", type(exc).__name__)
+            self._stop.wait(self.settings.alert_eval_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
