@@ -68,6 +68,7 @@ def global_options(
 def _register_commands() -> None:
     # Imported for their @app.command side effects; kept here so `opinara --help` lists them all.
     from opinara.cli import (  # noqa: F401
+        alerts,
         analyze,
         dashboard,
         demo,
