@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     insight_cooldown_seconds: float = Field(default=6 * 3600.0, ge=0)  # a resolved insight reopens only after this
     insight_baseline_weeks: int = Field(default=8, ge=1, le=52)  # sentiment dips: this week against so many before
     insight_detect_seconds: float = Field(default=3600.0, gt=0)  # how often the workers look for sentiment dips
+    # cost_daily{key}: texts a key had analyzed in a day x this price per 1,000 texts of the backend (any currency)
+    cost_per_1000_texts: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"lexicon": 0.0, "encoder": 0.01, "transformer": 0.05}
+    )
     alerts_enabled: bool = True  # workers evaluate rules, look for insights and send notifications
     alert_eval_seconds: float = Field(
         default=30.0, gt=0, le=3600

@@ -13,6 +13,7 @@ after each channel's repeat interval. The workers then send the outbox (``Outbox
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +77,20 @@ def take_lease(
         return taken.rowcount == 1
 
 
+@dataclass
+class _Pass:
+    """What one evaluation reads once and every rule shares: channels, silences, series, points, insights."""
+
+    now: datetime
+    channels: list[AlertChannel]
+    silences: list[Any]
+    series: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    points: dict[tuple[int, datetime], tuple[list[tuple[datetime, float]], datetime | None]] = field(
+        default_factory=dict
+    )
+    insights: list[Insight] | None = None
+
+
 class AlertEvaluator:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -89,26 +104,28 @@ class AlertEvaluator:
             rules = [
                 (row.id, RuleSpec.model_validate(row.spec), row.enabled) for row in session.scalars(select(AlertRule))
             ]
+            channels = list(session.scalars(select(AlertChannel).where(AlertChannel.enabled.is_(True))))
+            session.expunge_all()
+            shared = _Pass(current, channels, active_silences(session, current))
         for rule_id, spec, enabled in rules:
             report.rules += 1
             try:
                 with self.store.session() as session:
-                    self._rule(session, rule_id, spec.model_copy(update={"enabled": enabled}), current, report)
+                    self._rule(session, shared, rule_id, spec.model_copy(update={"enabled": enabled}), report)
             except Exception:  # one broken rule must not stop the others; the next pass retries it
                 log.exception("rule evaluation failed", extra={"rule_id": rule_id, "rule": spec.name})
         return report
 
-    def _rule(self, session: Session, rule_id: int, spec: RuleSpec, now: datetime, report: EvaluationReport) -> None:
+    def _rule(self, session: Session, shared: _Pass, rule_id: int, spec: RuleSpec, report: EvaluationReport) -> None:
+        now, channels, silences = shared.now, shared.channels, shared.silences
         states = {row.subject: row for row in session.scalars(select(AlertState).where(AlertState.rule_id == rule_id))}
         subjects = (
-            self._series_subjects(session, spec, now)
+            self._series_subjects(session, shared, spec)
             if spec.kind == "series"
-            else self._insight_subjects(session, spec)
+            else self._insight_subjects(session, shared)
         )
         for subject in set(states) - set(subjects):  # a subject gone (series removed, insight resolved)
             subjects[subject] = (dict(states[subject].labels), [] if spec.kind == "insight" else None, None, None)
-        channels: list[AlertChannel] | None = None
-        silences: list[Any] = []
         for subject, (labels, data, last_point_at, context) in subjects.items():
             report.subjects += 1
             row = states.get(subject)
@@ -124,9 +141,6 @@ class AlertEvaluator:
             due_repeat = step.state.state == "firing" and not step.events and row.last_notified_at is not None
             if not step.events and not due_repeat:
                 continue
-            if channels is None:
-                channels = list(session.scalars(select(AlertChannel).where(AlertChannel.enabled.is_(True))))
-                silences = active_silences(session, now)
             severity = (context or {}).get("severity", spec.severity)
             full = {"alertname": spec.name, "severity": severity, **labels}
             message = (context or {}).get("message") or render_summary(spec, step.state.value, labels)
@@ -161,34 +175,46 @@ class AlertEvaluator:
                     )
                     row.last_notified_at = now
 
-    def _series_subjects(self, session: Session, spec: RuleSpec, now: datetime) -> dict[str, tuple]:
-        found = session.execute(select(MetricSeries.id, MetricSeries.labels).where(MetricSeries.name == spec.series))
-        matching = [(sid, labels) for sid, labels in found if spec.matches_labels(labels)]
+    def _series_subjects(self, session: Session, shared: _Pass, spec: RuleSpec) -> dict[str, tuple]:
+        name, now = spec.series or "", shared.now
+        if name not in shared.series:
+            found = session.execute(select(MetricSeries.id, MetricSeries.labels).where(MetricSeries.name == name))
+            shared.series[name] = [(sid, dict(labels)) for sid, labels in found]
         out: dict[str, tuple] = {}
         since = now - timedelta(seconds=spec.lookback_seconds)
-        for series_id, labels in matching:
-            points = [
-                (at, value)
-                for at, value in session.execute(
-                    select(MetricPoint.at, MetricPoint.value)
-                    .where(MetricPoint.series_id == series_id, MetricPoint.at > since, MetricPoint.at <= now)
-                    .order_by(MetricPoint.at)
+        for series_id, labels in shared.series[name]:
+            if not spec.matches_labels(labels):
+                continue
+            if (series_id, since) not in shared.points:
+                points = [
+                    (at, value)
+                    for at, value in session.execute(
+                        select(MetricPoint.at, MetricPoint.value)
+                        .where(MetricPoint.series_id == series_id, MetricPoint.at > since, MetricPoint.at <= now)
+                        .order_by(MetricPoint.at)
+                    )
+                ]
+                last = (
+                    points[-1][0]
+                    if points
+                    else session.scalar(
+                        select(func.max(MetricPoint.at)).where(
+                            MetricPoint.series_id == series_id, MetricPoint.at <= now
+                        )
+                    )
                 )
-            ]
-            last = (
-                points[-1][0]
-                if points
-                else session.scalar(
-                    select(func.max(MetricPoint.at)).where(MetricPoint.series_id == series_id, MetricPoint.at <= now)
-                )
-            )
+                shared.points[(series_id, since)] = (points, last)
+            points, last = shared.points[(series_id, since)]
             subject = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))[:255]
-            out[subject] = (dict(labels), points, last, None)
+            out[subject] = (labels, points, last, None)
         return out
 
-    def _insight_subjects(self, session: Session, spec: RuleSpec) -> dict[str, tuple]:
+    def _insight_subjects(self, session: Session, shared: _Pass) -> dict[str, tuple]:
+        if shared.insights is None:
+            shared.insights = list(session.scalars(select(Insight).where(Insight.status != "resolved")))
+            session.expunge_all()
         out: dict[str, tuple] = {}
-        for row in session.scalars(select(Insight).where(Insight.status != "resolved")):
+        for row in shared.insights:
             ref = InsightRef(row.type, row.severity, {k: str(v) for k, v in row.entity.items()})
             subject = f"{row.type}:{row.entity_key}"[:255]
             labels = {"insight_type": row.type, **{k: str(v) for k, v in row.entity.items() if not k.endswith("_name")}}

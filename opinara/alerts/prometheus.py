@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opinara.alerts.rules import _PLACEHOLDER, DEFAULT_RULES, RuleSpec, format_value
+from opinara.alerts.rules import DEFAULT_RULES, PLACEHOLDER, RuleSpec, format_value
 
 RULES_PATH = Path("prometheus/rules.yml")
 DASHBOARD_PATH = Path("grafana/opinara.json")
@@ -159,7 +159,7 @@ def prometheus_summary(spec: RuleSpec) -> str:
             return "{{ $labels." + name + " }}"
         return text
 
-    return _PLACEHOLDER.sub(substitute, spec.summary or f"{spec.name}: {{value}} ({spec.op} {{threshold}})")
+    return PLACEHOLDER.sub(substitute, spec.summary or f"{spec.name}: {{value}} ({spec.op} {{threshold}})")
 
 
 def alerting_rule(spec: RuleSpec) -> dict[str, Any]:

@@ -51,7 +51,7 @@ Event = Literal["fired", "resolved", "no_data", "error", "recovered"]
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 _DAY = 86_400
@@ -96,7 +96,7 @@ class RuleSpec(BaseModel):
     @classmethod
     def _template(cls, summary: str | None) -> str | None:
         if summary is not None:
-            for match in _PLACEHOLDER.finditer(summary):
+            for match in PLACEHOLDER.finditer(summary):
                 inner = match.group(1)
                 if inner is not None and not _PLACEHOLDER_NAME.fullmatch(inner):
                     raise ValueError(
@@ -412,7 +412,7 @@ def render_summary(spec: RuleSpec, value: float | None, labels: Mapping[str, str
         name = match.group(1)
         return known.get(name, text)
 
-    return _PLACEHOLDER.sub(substitute, template)
+    return PLACEHOLDER.sub(substitute, template)
 
 
 def _default_summary(spec: RuleSpec) -> str:

@@ -1,7 +1,7 @@
 """Alerting in every worker: evaluation by one worker at a time, detection on its schedule, delivery by all.
 
-Each tick (``alert_eval_seconds``): the worker that holds the ``alert-evaluator`` lease evaluates every
-rule; whoever takes the ``insight-detector`` lease (free once per ``insight_detect_seconds``) looks for
+Each tick (``alert_eval_seconds``): the worker that holds the ``alert-evaluator`` lease writes Opinara's
+own signals as series (``signals.own``) and evaluates every rule; whoever takes the ``insight-detector`` lease (free once per ``insight_detect_seconds``) looks for
 sentiment dips; and every worker sends the outbox deliveries that are due, each claimed by one worker.
 """
 
@@ -17,6 +17,8 @@ from opinara.alerts.service import AlertService
 from opinara.config import Settings
 from opinara.insights.anomalies import InsightService
 from opinara.insights.dips import detect_sentiment_dips
+from opinara.signals.own import Deltas, collect
+from opinara.signals.service import SeriesService
 from opinara.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ class AlertScheduler:
         self.worker = worker
         self.evaluator = AlertEvaluator(settings, store)
         self.outbox = Outbox(settings, store)
+        self.series = SeriesService(settings, store)
+        self.deltas = Deltas()  # this process's Prometheus counters at the last collection
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
 
@@ -47,6 +51,7 @@ class AlertScheduler:
             report = detect_sentiment_dips(self.store, self.insights, current, self.settings.insight_baseline_weeks)
             log.info("sentiment dips judged", extra={"worker": self.worker, **report.model_dump()})
         if take_lease(self.store, EVALUATOR_LEASE, self.worker, interval * 3, current):
+            self.series.write(collect(self.store, self.settings, current, self.deltas))
             report = self.evaluator.evaluate(current)
             if report.events:
                 log.info("alert rules evaluated", extra={"worker": self.worker, **report.model_dump()})

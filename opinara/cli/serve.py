@@ -82,10 +82,12 @@ def serve(
     ]
     dashboard_key = None
     if demo:
-        from opinara.demo.seed import rotate_dashboard_key, rotate_demo_key, seed_reviews
+        from opinara.demo.seed import rotate_dashboard_key, rotate_demo_key, seed_reviews, seed_signals
 
         summary = seed_reviews(platform.store, platform.analysis.load().analyzer)
         banner.append(f"demo data: {summary.stored} reviews stored now, {summary.duplicates} already there")
+        signals = seed_signals(platform.store, platform.series, platform.insights)
+        banner.append(f"demo hosts: {signals.points} metric points and {signals.insights} insights stored now")
         banner.append(f"demo API key (all scopes; shown once): {rotate_demo_key(platform.store)}")
         if dashboard:  # its visitors are anonymous: a key of its own, without admin, never printed
             dashboard_key = rotate_dashboard_key(platform.store)

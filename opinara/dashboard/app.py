@@ -17,6 +17,8 @@ navigation = st.navigation(
         st.Page(PAGES / "reviews.py", title="Reviews", icon=":material/reviews:"),
         st.Page(PAGES / "analyze.py", title="Analyze", icon=":material/search:"),
         st.Page(PAGES / "monitors.py", title="Monitors", icon=":material/travel_explore:"),
+        st.Page(PAGES / "insights.py", title="Insights", icon=":material/insights:"),
+        st.Page(PAGES / "hosts.py", title="Hosts", icon=":material/dns:"),
         st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/schedule:"),
         st.Page(PAGES / "system.py", title="System", icon=":material/monitor_heart:"),
     ]

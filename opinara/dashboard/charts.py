@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from opinara.insights.anomalies import InsightInfo
 from opinara.insights.mentions import ShareOfVoice, TrendPoint
 from opinara.insights.models import AspectChange, AspectCounts, OverviewPeriod, ProductInsight, TrendPeriod
+from opinara.signals.service import SeriesPoint
 
 SENTIMENT_COLORS = {"positive": "#2e9e5b", "negative": "#d64545", "neutral": "#9aa0a6", "mixed": "#e0a526"}
 RANKED_EACH_END = 15  # products ranked: this many from the bottom and from the top, when there are more
+WEEK_MS = 7 * 24 * 3600 * 1000  # a week on a date axis, in milliseconds
+SEVERITY_COLORS = {"info": "#3b6fd6", "warning": "#e0a526", "critical": "#d64545"}
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -216,3 +221,118 @@ def explanation(items: list[dict[str, Any]]) -> go.Figure:
     )
     fig.update_xaxes(title_text="push towards positive (+) or negative (-)")
     return _layout(fig, "Words that moved the score", height=max(220, 60 + 30 * len(rows)))
+
+
+def share_change(figures: dict[str, Any], title: str) -> go.Figure:
+    """A sentiment dip's evidence: the share of reviews complaining in the baseline weeks and this week."""
+    labels = ["baseline", "this week"]
+    shares = [float(figures.get("baseline_share") or 0.0), float(figures.get("share") or 0.0)]
+    counts = [
+        f"{figures.get('baseline_negative', '?')} of {figures.get('baseline_reviews', '?')} reviews",
+        f"{figures.get('negative', '?')} of {figures.get('reviews', '?')} reviews",
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=shares,
+            marker_color=["#9aa0a6", SENTIMENT_COLORS["negative"]],
+            text=[f"{share:.0%}" for share in shares],
+            textposition="outside",
+            customdata=counts,
+            hovertemplate="%{x}: %{y:.1%} (%{customdata})<extra></extra>",
+        )
+    )
+    top = max(*shares, 0.05)
+    fig.update_yaxes(title_text="share of reviews complaining", tickformat=".0%", range=[0, min(1.0, top * 1.3)])
+    return _layout(fig, title, height=300)
+
+
+def aspect_weeks(
+    periods: list[TrendPeriod], window: tuple[date, date] | None, title: str, shown: tuple[date, date] | None = None
+) -> go.Figure:
+    """An aspect's negative and positive mentions per week (each bar spans its week), net sentiment on a
+    second axis, the insight's window shaded, and the x axis over ``shown`` (baseline and window)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [p.period for p in periods]
+    week = {"width": WEEK_MS * 0.9, "offset": WEEK_MS * 0.05}  # from the week's Monday, not centred on it
+    fig.add_bar(
+        x=x, y=[p.negative for p in periods], name="negative", marker_color=SENTIMENT_COLORS["negative"], **week
+    )
+    fig.add_bar(
+        x=x, y=[p.positive for p in periods], name="positive", marker_color=SENTIMENT_COLORS["positive"], **week
+    )
+    fig.add_scatter(
+        x=[p.period + timedelta(days=3.5) for p in periods],
+        y=[p.net_sentiment for p in periods],
+        name="net sentiment",
+        mode="lines+markers",
+        line={"color": "#333"},
+        secondary_y=True,
+    )
+    if window is not None:
+        end = window[1] + timedelta(days=1)  # the window's last day, whole
+        fig.add_vrect(x0=window[0], x1=end, fillcolor=SENTIMENT_COLORS["negative"], opacity=0.12, line_width=0)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="date", tickformat="%b %d")
+    if shown is not None:
+        fig.update_xaxes(range=[shown[0], shown[1] + timedelta(days=1)])
+    few = max((p.mentions for p in periods), default=0) <= 10
+    fig.update_yaxes(title_text="mentions", rangemode="tozero", dtick=1 if few else None, secondary_y=False)
+    fig.update_yaxes(
+        title_text="net sentiment", range=[-1, 1], tickvals=[-1, -0.5, 0, 0.5, 1], showgrid=False, secondary_y=True
+    )
+    return _layout(fig, title)
+
+
+def mark_insights(fig: go.Figure, insights: list[InsightInfo]) -> go.Figure:
+    """A vertical rule at each insight's first_seen, coloured by severity, labelled with its number."""
+    for insight in insights:
+        color = SEVERITY_COLORS.get(insight.severity, "#666")
+        # A shape and an annotation, not add_vline: its annotation cannot be placed on a date axis.
+        fig.add_shape(
+            type="line",
+            x0=insight.first_seen,
+            x1=insight.first_seen,
+            yref="paper",
+            y0=0,
+            y1=1,
+            line={"color": color, "width": 2, "dash": "dash"},
+            name=f"insight {insight.id}",
+        )
+        fig.add_annotation(
+            x=insight.first_seen,
+            yref="paper",
+            y=1,
+            text=f"#{insight.id} {insight.type}",
+            showarrow=False,
+            yanchor="bottom",
+            font={"color": color, "size": 11},
+            hovertext=insight.message,
+        )
+    return fig
+
+
+def host_metric(
+    points: list[SeriesPoint], title: str, unit: str, insights: list[InsightInfo], span: tuple[datetime, datetime]
+) -> go.Figure:
+    """One host series over ``span``: the value (a bucket's mean), its low-high band when the points are
+    rollups, and the host's insights marked where they were first seen."""
+    fig = go.Figure()
+    x = [p.at for p in points]
+    if any(p.count > 1 for p in points):
+        fig.add_scatter(x=x, y=[p.high for p in points], mode="lines", line={"width": 0}, showlegend=False)
+        fig.add_scatter(
+            x=x,
+            y=[p.low for p in points],
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(59,111,214,0.15)",
+            name="low to high",
+        )
+    fig.add_scatter(x=x, y=[p.value for p in points], mode="lines", name="value", line={"color": "#3b6fd6"})
+    fig.update_xaxes(range=list(span))
+    fig.update_yaxes(title_text=unit, rangemode="tozero")
+    mark_insights(fig, [i for i in insights if span[0] <= i.first_seen <= span[1]])
+    fig.update_layout(showlegend=False)
+    return _layout(fig, title, height=280)

@@ -5,13 +5,16 @@ in one place, with a readable message, rather than as a KeyError somewhere in a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from opinara.access.keys import KeyInfo
-from opinara.insights.mentions import MentionPage, MonitorTrends, ShareOfVoice
+from opinara.insights.anomalies import InsightInfo, InsightPage
+from opinara.insights.mentions import Mention, MentionPage, MonitorTrends, ShareOfVoice
 from opinara.insights.models import (
     AspectChanges,
     Drivers,
@@ -19,15 +22,19 @@ from opinara.insights.models import (
     ProductAspects,
     ProductInsight,
     ProductPage,
+    ReviewItem,
     ReviewPage,
     Trends,
 )
 from opinara.jobs.models import JobInfo, JobList
 from opinara.monitors.models import MonitorInfo, MonitorList, RunPage
+from opinara.signals.service import SeriesData, SeriesInfo, SeriesList
 
 M = TypeVar("M", bound=BaseModel)
 MAX_PRODUCTS = 5_000  # products listed by the dashboard; beyond this, pages say the list is cut
 PRODUCTS_PAGE = 500  # the API's largest page
+MAX_SERIES = 10_000  # series listed by the dashboard (e.g. every host's)
+SERIES_PAGE = 1000  # the API's largest page
 
 
 class ApiError(Exception):
@@ -170,6 +177,102 @@ class OpinaraClient:
 
     def _act(self, path: str, **kwargs: Any) -> MonitorInfo:
         return self._parse(MonitorInfo, path, self._call("POST", path, **kwargs).json())
+
+    def insights(
+        self,
+        status: str | None = None,
+        type: str | None = None,
+        severity: str | None = None,
+        entity_kind: str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+    ) -> InsightPage:
+        """Insights newest first; ``severity`` is the least severity listed."""
+        return self._read(
+            InsightPage,
+            "/v1/insights",
+            status=status,
+            type=type,
+            severity=severity,
+            entity_kind=entity_kind,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    def all_insights(self, max_insights: int = 2000, **filters: Any) -> list[InsightInfo]:
+        """Insights page by page, newest first, at most ``max_insights`` of them."""
+        found: list[InsightInfo] = []
+        cursor: int | None = None
+        while len(found) < max_insights:
+            page = self.insights(**filters, cursor=cursor, limit=min(500, max_insights - len(found)))
+            found += page.insights
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    def insight(self, insight_id: int) -> InsightInfo:
+        return self._read(InsightInfo, f"/v1/insights/{insight_id}")
+
+    def acknowledge_insight(self, insight_id: int) -> InsightInfo:
+        """Someone is on it; needs the ``alerts`` scope (an ApiError with status 403 without)."""
+        path = f"/v1/insights/{insight_id}/acknowledge"
+        return self._parse(InsightInfo, path, self._call("POST", path).json())
+
+    def resolve_insight(self, insight_id: int) -> InsightInfo:
+        """Resolved by hand; needs the ``alerts`` scope."""
+        path = f"/v1/insights/{insight_id}/resolve"
+        return self._parse(InsightInfo, path, self._call("POST", path).json())
+
+    def reviews_by_id(self, ids: Iterable[int], product: str | None = None) -> list[ReviewItem]:
+        """The reviews with these ids that exist (of ``product``, when given), in the order asked.
+
+        The API lists reviews newest id first below a cursor, so the first review under ``id + 1`` is
+        ``id`` itself when it exists: one small call per id (an insight's examples are a handful)."""
+        found: list[ReviewItem] = []
+        for review_id in dict.fromkeys(ids):
+            page = self.reviews(product=product, cursor=review_id + 1, limit=1)
+            found += [r for r in page.reviews if r.id == review_id]
+        return found
+
+    def mentions_by_id(self, ids: Iterable[int], **filters: Any) -> list[Mention]:
+        """The mentions with these ids (filtered by ``monitor`` or ``tag``, when given), as reviews_by_id."""
+        found: list[Mention] = []
+        for mention_id in dict.fromkeys(ids):
+            page = self.mentions(**filters, cursor=mention_id + 1, limit=1)
+            found += [m for m in page.mentions if m.id == mention_id]
+        return found
+
+    def series_list(self, prefix: str | None = None, max_series: int = MAX_SERIES) -> list[SeriesInfo]:
+        """The stored series whose name starts with ``prefix``, page by page, at most ``max_series``."""
+        found: list[SeriesInfo] = []
+        cursor: int | None = None
+        while len(found) < max_series:
+            limit = min(SERIES_PAGE, max_series - len(found))
+            page = self._read(SeriesList, "/v1/series", prefix=prefix, cursor=cursor, limit=limit)
+            found += page.series
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    def series(
+        self,
+        name: str,
+        labels: dict[str, str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        step: str = "auto",
+    ) -> SeriesData:
+        """A series' points in ``[start, end)`` (the API's default: the day before now) at ``step``:
+        ``auto``, ``raw``, ``1m`` or ``1h``. A series that does not exist is an ApiError with status 404."""
+        return self._read(
+            SeriesData,
+            f"/v1/series/{name}",
+            labels=",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or None,
+            **{"from": start.isoformat() if start else None, "to": end.isoformat() if end else None},
+            step=step,
+        )
 
     def ready(self) -> dict[str, Any]:
         """Readiness with each component's check; a 503 (not ready) is an answer, not an error."""

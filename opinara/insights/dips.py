@@ -105,11 +105,13 @@ def detect_sentiment_dips(
                 )
             )
         }
-        examples = {(dip.product_id, dip.group): _examples(session, dip, end) for dip in dips}
+        examples = {(dip.product_id, dip.group): dip_examples(session, dip, end) for dip in dips}
     created = 0
     present = set()
     for dip in dips:
-        candidate = _candidate(dip, titles.get(dip.product_id), examples[(dip.product_id, dip.group)], end, weeks, test)
+        candidate = dip_insight(
+            dip, titles.get(dip.product_id), examples[(dip.product_id, dip.group)], end, weeks, test
+        )
         present.add(candidate.entity_key())
         raised = insights.raise_insight(candidate, now)
         created += int(bool(raised and raised.created))
@@ -117,7 +119,7 @@ def detect_sentiment_dips(
     return DipReport(evaluated=evaluated, raised=len(dips), created=created, resolved=resolved)
 
 
-def _examples(session: object, dip: Dip, end: date) -> list[int]:
+def dip_examples(session: object, dip: Dip, end: date) -> list[int]:
     query = (
         select(Review.id)
         .join(AspectMention, AspectMention.review_id == Review.id)
@@ -135,7 +137,7 @@ def _examples(session: object, dip: Dip, end: date) -> list[int]:
     return list(session.scalars(query))  # type: ignore[attr-defined]
 
 
-def _candidate(
+def dip_insight(
     dip: Dip, title: str | None, examples: list[int], end: date, weeks: int, test: ProportionRise
 ) -> InsightCandidate:
     change = dip.change

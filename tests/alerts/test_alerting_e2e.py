@@ -12,6 +12,7 @@ import pytest
 
 from opinara.alerts.evaluate import AlertEvaluator, take_lease
 from opinara.alerts.outbox import Outbox
+from opinara.alerts.scheduler import AlertScheduler
 from opinara.alerts.service import AlertService, ChannelSpec, SilenceSpec
 from opinara.config import Settings
 from opinara.ingest.runner import Ingester
@@ -149,3 +150,19 @@ def test_one_evaluator_holds_the_lease(platform):
     assert not take_lease(store, "alert-evaluator", "w2", 60, t0 + timedelta(seconds=30))
     assert take_lease(store, "alert-evaluator", "w1", 60, t0 + timedelta(seconds=30)), "the holder renews"
     assert take_lease(store, "alert-evaluator", "w2", 60, t0 + timedelta(seconds=200)), "an expired lease is free"
+
+
+def test_a_tick_writes_own_signals_and_only_the_lease_holder_evaluates(platform):
+    settings, store, _ = platform
+    insights = InsightService(settings, store)
+    first = AlertScheduler(settings, store, insights, "w1")
+    second = AlertScheduler(settings, store, insights, "w2")
+    t0 = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
+    first.tick(t0)
+    second.tick(t0 + timedelta(seconds=1))
+    names = {s.name for s in SeriesService(settings, store).list_series(None, None, 100).series}
+    assert "queue_depth" in names and "own_signals_daily_samples" in names
+    data = SeriesService(settings, store).read(
+        "queue_depth", {}, t0 - timedelta(minutes=5), t0 + timedelta(minutes=5), "raw"
+    )
+    assert [(p.at, p.value) for p in data.points] == [(t0.replace(second=0), 0.0)], "written once, by the lease holder"

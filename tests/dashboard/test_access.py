@@ -159,6 +159,7 @@ def test_the_demo_dashboard_key_has_no_admin(demo_api, demo_key):
             "read",
             "ingest",
             "monitor",
+            "alerts",
         ]
         assert client.get("/health/detailed").status_code == 403
 
@@ -173,7 +174,7 @@ def test_rotating_the_demo_dashboard_key_revokes_the_previous_one(tmp_path):
             (f"{DEMO_DASHBOARD_KEY_NAME}-{keys[0].id}", False),
             (DEMO_DASHBOARD_KEY_NAME, True),
         ]
-        assert all(k.scopes == ["analyze", "read", "ingest", "monitor"] for k in keys)
+        assert all(k.scopes == ["analyze", "read", "ingest", "monitor", "alerts"] for k in keys)
         with store.session() as session:
             assert set(session.scalars(select(ApiKey.key_hash))) == {hash_key(first), hash_key(second)}
     finally:

@@ -24,6 +24,8 @@ PAGES = {
     "reviews": "Reviews",
     "analyze": "Analyze",
     "monitors": "Monitors",
+    "insights": "Insights",
+    "hosts": "Hosts",
     "jobs": "Jobs",
     "system": "System",
 }
