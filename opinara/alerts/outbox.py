@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from opinara.alerts.notify import CHANNELS, DeliveryFailed, Notification, load
 from opinara.config import Settings
 from opinara.monitors import secrets as sealed
+from opinara.monitors.connectors.base import SourceError
 from opinara.store.db import Store
 from opinara.store.models import AlertChannel, Delivery, DeliveryAttempt
 from opinara.store.writes import insert_statement
@@ -120,6 +121,8 @@ class Outbox:
             channel.send(notifications, config, secrets, self.settings.alert_delivery_timeout_seconds)
         except DeliveryFailed as exc:
             error = exc
+        except SourceError as exc:  # a secret's env:NAME or file:PATH cannot be read here: fixable, so retried
+            error = DeliveryFailed(exc.message, retryable=True)
         except Exception as exc:  # a bug in a channel must not stop the others; recorded, retried
             error = DeliveryFailed(f"{kind} failed unexpectedly ({type(exc).__name__})", retryable=True)
             log.exception("channel send crashed", extra={"delivery_id": delivery_id})

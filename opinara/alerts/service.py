@@ -22,6 +22,7 @@ from opinara.alerts.rules import DEFAULT_RULES, RuleSpec, RuleState
 from opinara.config import Settings
 from opinara.errors import FieldError, InputError, JobConflict, NotFoundError
 from opinara.monitors import secrets as sealed
+from opinara.monitors.connectors.base import SourceError
 from opinara.store.db import Store
 from opinara.store.models import AlertChannel, AlertEvent, AlertRule, AlertState, Silence
 from opinara.store.writes import insert_statement
@@ -252,7 +253,13 @@ class AlertService:
         load()
         channel = CHANNELS.create(f"channel.{spec.kind}.v1", settings=self.settings)
         config = channel.validate(spec.config)
-        secrets = channel.validate_secrets(spec.secrets)
+        try:  # env:NAME and file:PATH are stored as they are, and checked through what they hold now
+            checked = channel.validate_secrets(sealed.resolve(spec.secrets))
+        except SourceError as exc:
+            raise FieldError("secrets", exc.message) from None
+        secrets = {
+            k: spec.secrets[k] if sealed.is_reference(spec.secrets.get(k, "")) else v for k, v in checked.items()
+        }
         matchers = [str(Matcher.parse(text)) for text in spec.matchers]
         with self.store.session() as session:
             if session.scalar(select(AlertChannel.id).where(AlertChannel.name == spec.name)) is not None:

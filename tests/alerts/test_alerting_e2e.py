@@ -166,3 +166,19 @@ def test_a_tick_writes_own_signals_and_only_the_lease_holder_evaluates(platform)
         "queue_depth", {}, t0 - timedelta(minutes=5), t0 + timedelta(minutes=5), "raw"
     )
     assert [(p.at, p.value) for p in data.points] == [(t0.replace(second=0), 0.0)], "written once, by the lease holder"
+
+
+def test_a_channel_secret_may_live_in_the_environment(platform, receiver, monkeypatch):
+    settings, store, alerts = platform
+    monkeypatch.setenv("OPINARA_TEST_HOOK_SECRET", SECRET)
+    channel = webhook(alerts, receiver, secrets={"secret": "env:OPINARA_TEST_HOOK_SECRET"})
+    assert channel.secrets == {"secret": "env:OPINARA_TEST_HOOK_SECRET"}, "a reference is shown as it is"
+    t0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    SeriesService(settings, store).write([Sample(SeriesKey.of("queue_depth", {"queue": "env"}), t0, 300.0)])
+    AlertEvaluator(settings, store).evaluate(t0 + timedelta(seconds=5))
+    monkeypatch.delenv("OPINARA_TEST_HOOK_SECRET")
+    missing = Outbox(settings, store).deliver_due("w1", t0 + timedelta(seconds=5))
+    assert missing.retrying == 1 and receiver.requests == [], "an unreadable secret is retried, never sent empty"
+    monkeypatch.setenv("OPINARA_TEST_HOOK_SECRET", SECRET)
+    assert Outbox(settings, store).deliver_due("w1", t0 + timedelta(minutes=5)).sent == 1
+    assert [n["labels"]["queue"] for n in delivered(receiver)] == ["env"]
