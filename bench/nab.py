@@ -22,9 +22,9 @@ from pathlib import Path
 
 from common import header
 
-from opinara.cli.signals import DEFAULT_DETECTOR
 from opinara.evaluation.nab import PROFILES, FileScore, normalized, score_file
 from opinara.signals.detectors import DETECTORS, load
+from opinara.signals.detectors.base import DEFAULT_DETECTOR
 from opinara.signals.series_csv import read_rows
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"

@@ -31,7 +31,14 @@ CONNECTORS = [
 ]
 
 
-DETECTORS = ["detector.proportion.v1", "detector.robust.v1", "detector.surprise.v1"]
+DETECTORS = [
+    "detector.counts.v1",
+    "detector.cusum.v1",
+    "detector.ensemble.v1",
+    "detector.proportion.v1",
+    "detector.robust.v1",
+    "detector.surprise.v1",
+]
 
 
 def test_the_analysis_components_keep_their_names():

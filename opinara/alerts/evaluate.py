@@ -248,7 +248,13 @@ class AlertEvaluator:
             labels=labels,
             starts_at=state.fired_at or state.since or now,
             ends_at=now if status == "resolved" else None,
-            url=f"{base}/?page=insights" if base else None,
+            url=(
+                f"{base}/insights?insight={context['insight']}"
+                if context and "insight" in context
+                else f"{base}/alerts"
+            )
+            if base
+            else None,
             evidence=evidence,
         )
 

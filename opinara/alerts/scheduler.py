@@ -1,22 +1,25 @@
 """Alerting in every worker: evaluation by one worker at a time, detection on its schedule, delivery by all.
 
 Each tick (``alert_eval_seconds``): the worker that holds the ``alert-evaluator`` lease writes Opinara's
-own signals as series (``signals.own``) and evaluates every rule; whoever takes the ``insight-detector`` lease (free once per ``insight_detect_seconds``) looks for
-sentiment dips; and every worker sends the outbox deliveries that are due, each claimed by one worker.
+own signals as series (``signals.own``) and evaluates every rule; whoever takes the ``insight-detector``
+lease (free once per ``insight_detect_seconds``) runs every insight detector (sentiment dips, emerging
+aspects, volume spikes and drops, metric anomalies, level shifts); and every worker sends the outbox
+deliveries that are due, each claimed by one worker.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from opinara.alerts.evaluate import EVALUATOR_LEASE, AlertEvaluator, take_lease
 from opinara.alerts.outbox import Outbox
 from opinara.alerts.service import AlertService
 from opinara.config import Settings
 from opinara.insights.anomalies import InsightService
-from opinara.insights.dips import detect_sentiment_dips
+from opinara.insights.dips import detect_emerging_aspects, detect_sentiment_dips
+from opinara.insights.series_anomalies import detect_level_shifts, detect_metric_anomalies, detect_volume_changes
 from opinara.signals.own import Deltas, collect
 from opinara.signals.service import SeriesService
 from opinara.store.db import Store
@@ -48,14 +51,32 @@ class AlertScheduler:
         if take_lease(
             self.store, DETECTOR_LEASE, self.worker, self.settings.insight_detect_seconds, current, renew=False
         ):
-            report = detect_sentiment_dips(self.store, self.insights, current, self.settings.insight_baseline_weeks)
-            log.info("sentiment dips judged", extra={"worker": self.worker, **report.model_dump()})
+            self.detect(current)
         if take_lease(self.store, EVALUATOR_LEASE, self.worker, interval * 3, current):
             self.series.write(collect(self.store, self.settings, current, self.deltas))
             report = self.evaluator.evaluate(current)
             if report.events:
                 log.info("alert rules evaluated", extra={"worker": self.worker, **report.model_dump()})
         self.outbox.deliver_due(self.worker, current)
+
+    def detect(self, current: datetime) -> None:
+        """Every detector over the stored aggregates and series; each raises and resolves its insights.
+        One failing detector does not stop the others."""
+        weeks, recent = self.settings.insight_baseline_weeks, timedelta(seconds=self.settings.insight_detect_seconds)
+        passes = {
+            "sentiment dips": lambda: detect_sentiment_dips(self.store, self.insights, current, weeks),
+            "emerging aspects": lambda: detect_emerging_aspects(self.store, self.insights, current, weeks),
+            "volume changes": lambda: detect_volume_changes(self.store, self.insights, current),
+            "metric anomalies": lambda: detect_metric_anomalies(self.store, self.insights, current, recent),
+            "level shifts": lambda: detect_level_shifts(self.store, self.insights, current),
+        }
+        for name, run in passes.items():
+            try:
+                report = run()
+            except Exception:
+                log.exception("insight detection failed", extra={"worker": self.worker, "detection": name})
+                continue
+            log.info("insights judged", extra={"worker": self.worker, "detection": name, **report.model_dump()})
 
     def _loop(self) -> None:
         while not self._stop.is_set():

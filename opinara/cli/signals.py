@@ -11,8 +11,7 @@ import typer
 
 from opinara.cli.app import app
 from opinara.errors import InputError
-
-DEFAULT_DETECTOR = "detector.surprise.v1"
+from opinara.signals.detectors.base import DEFAULT_DETECTOR
 
 
 def _options(pairs: list[str]) -> dict[str, float]:

@@ -19,6 +19,7 @@ navigation = st.navigation(
         st.Page(PAGES / "monitors.py", title="Monitors", icon=":material/travel_explore:"),
         st.Page(PAGES / "insights.py", title="Insights", icon=":material/insights:"),
         st.Page(PAGES / "hosts.py", title="Hosts", icon=":material/dns:"),
+        st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications_active:"),
         st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/schedule:"),
         st.Page(PAGES / "system.py", title="System", icon=":material/monitor_heart:"),
     ]

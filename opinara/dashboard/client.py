@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from opinara.access.keys import KeyInfo
+from opinara.alerts.service import AlertHistory, AlertInfo, ChannelInfo, RuleInfo, SilenceInfo
 from opinara.insights.anomalies import InsightInfo, InsightPage
 from opinara.insights.mentions import Mention, MentionPage, MonitorTrends, ShareOfVoice
 from opinara.insights.models import (
@@ -80,6 +81,18 @@ class OpinaraClient:
             where = ".".join(map(str, exc.errors()[0]["loc"])) or "the top"
             raise ApiError(
                 f"the API's answer to {path} is not the {model.__name__} this dashboard expects "
+                f"({exc.error_count()} problem(s), the first at {where}); are the API and the dashboard "
+                "the same version?"
+            ) from exc
+
+    def _read_list(self, model: type[M], path: str, **params: Any) -> list[M]:
+        body = self.get(path, **params)
+        try:
+            return TypeAdapter(list[model]).validate_python(body)
+        except ValidationError as exc:
+            where = ".".join(map(str, exc.errors()[0]["loc"])) or "the top"
+            raise ApiError(
+                f"the API's answer to {path} is not the list of {model.__name__} this dashboard expects "
                 f"({exc.error_count()} problem(s), the first at {where}); are the API and the dashboard "
                 "the same version?"
             ) from exc
@@ -223,6 +236,41 @@ class OpinaraClient:
         """Resolved by hand; needs the ``alerts`` scope."""
         path = f"/v1/insights/{insight_id}/resolve"
         return self._parse(InsightInfo, path, self._call("POST", path).json())
+
+    def alerts(self) -> list[AlertInfo]:
+        """Every rule subject that is not inactive: firing first, then pending, no data, error."""
+        return self._read_list(AlertInfo, "/v1/alerts")
+
+    def alert_history(self, rule: str | None = None, cursor: int | None = None, limit: int = 50) -> AlertHistory:
+        """Transitions (fired, resolved, no data, error, recovered), newest first."""
+        return self._read(AlertHistory, "/v1/alerts/history", rule=rule, cursor=cursor, limit=limit)
+
+    def alert_rules(self) -> list[RuleInfo]:
+        return self._read_list(RuleInfo, "/v1/alerts/rules")
+
+    def set_rule_enabled(self, rule: int | str, enabled: bool) -> RuleInfo:
+        """Enable or disable a rule; needs the ``alerts`` scope (an ApiError with status 403 without)."""
+        path = f"/v1/alerts/rules/{rule}"
+        return self._parse(RuleInfo, path, self._call("PATCH", path, json={"enabled": enabled}).json())
+
+    def silences(self) -> list[SilenceInfo]:
+        """Silences, newest first, active and ended."""
+        return self._read_list(SilenceInfo, "/v1/silences")
+
+    def create_silence(self, matchers: list[str], duration_seconds: int, comment: str = "") -> SilenceInfo:
+        """Silence the alerts whose labels match every matcher (``alertname="queue-depth"``) from now on
+        for ``duration_seconds``; needs the ``alerts`` scope."""
+        body = {"matchers": matchers, "duration_seconds": duration_seconds, "comment": comment}
+        return self._parse(SilenceInfo, "/v1/silences", self._call("POST", "/v1/silences", json=body).json())
+
+    def end_silence(self, silence_id: int) -> SilenceInfo:
+        """End a silence now (it stays listed); needs the ``alerts`` scope."""
+        path = f"/v1/silences/{silence_id}"
+        return self._parse(SilenceInfo, path, self._call("DELETE", path).json())
+
+    def channels(self) -> list[ChannelInfo]:
+        """Notification channels, their secrets masked; needs the ``alerts`` scope."""
+        return self._read_list(ChannelInfo, "/v1/channels")
 
     def reviews_by_id(self, ids: Iterable[int], product: str | None = None) -> list[ReviewItem]:
         """The reviews with these ids that exist (of ``product``, when given), in the order asked.

@@ -26,6 +26,7 @@ PAGES = {
     "monitors": "Monitors",
     "insights": "Insights",
     "hosts": "Hosts",
+    "alerts": "Alerts",
     "jobs": "Jobs",
     "system": "System",
 }

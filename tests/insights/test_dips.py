@@ -11,7 +11,7 @@ import pytest
 from opinara.config import Settings
 from opinara.ingest.runner import Ingester
 from opinara.insights.anomalies import InsightService
-from opinara.insights.dips import detect_sentiment_dips
+from opinara.insights.dips import detect_emerging_aspects, detect_sentiment_dips
 
 START = date(2026, 9, 7)  # a Monday; nine weeks of reviews
 CALM = ["The sound is great.", "Comfortable fit and good case.", "Pairing was quick.", "Nice sound, good value."]
@@ -70,3 +70,22 @@ def test_a_week_of_tripled_battery_complaints_is_one_dip_with_examples(store, le
     later = detect_sentiment_dips(store, service, now + timedelta(days=14), weeks=8)
     assert later.resolved == 1 and service.get(dip.id).status == "resolved"
     assert service.get(dip.id).resolved_by == "condition ended"
+
+
+def test_an_aspect_that_was_rare_and_is_now_talked_about_is_emerging(store, lexicon_analyzer, service, tmp_path):
+    lines = ["product_id,rating,date,text"]
+    for week in range(9):
+        rows = week_rows("aurora-x2", week, 0, reviews=150)
+        if week == 8:  # thirty reviews of the last week talk about the strap, which nobody did before
+            rows = [row.replace("The sound is great.", "The strap is lovely and soft.") for row in rows]
+        lines += rows
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(lines) + "\n")
+    Ingester(store, lexicon_analyzer).ingest(path)
+    now = datetime.combine(START + timedelta(days=62), datetime.min.time(), UTC)
+    report = detect_emerging_aspects(store, service, now, weeks=8)
+    assert (report.raised, report.created) == (1, 1)
+    [insight] = service.list(type="emerging_aspect").insights
+    assert insight.entity["aspect"] == "strap" and insight.message.startswith("Strap is new in aurora-x2 reviews: ")
+    assert "against 0% over the 8 weeks before" in insight.message
+    assert detect_sentiment_dips(store, service, now, weeks=8).raised == 0, "liked, not complained about"

@@ -41,11 +41,12 @@ class Detector(Protocol):
 
 
 DETECTORS: Registry[Detector] = Registry("detector")
+DEFAULT_DETECTOR = "detector.ensemble.v1"  # what `opinara detect` and the metric insights use
 
 
 def load() -> None:
     """Register the shipped detectors (importing a module registers it)."""
-    from opinara.signals.detectors import proportion, robust, surprise  # noqa: F401
+    from opinara.signals.detectors import counts, cusum, ensemble, proportion, robust, surprise  # noqa: F401
 
 
 def run(detector: Detector, points: Iterable[tuple[datetime, float | None]]) -> Iterator[Verdict]:
