@@ -65,26 +65,29 @@ class Outbox:
         self.transport = transport  # tests hand one; channels build the guarded one otherwise
 
     def deliver_due(self, worker: str, now: datetime | None = None, limit: int = 50) -> DeliveryReport:
-        """Send the deliveries that are due, each claimed by this worker alone."""
+        """Send the deliveries that are due, each claimed by this worker alone. The due deliveries of one
+        channel go out together, in one message: alerts that fire together arrive as one group."""
         current = now or datetime.now(UTC)
         report = DeliveryReport()
         with self.store.session() as session:
-            due = list(
-                session.scalars(
-                    select(Delivery.id)
-                    .where(
-                        Delivery.status == "pending",
-                        Delivery.next_attempt_at <= current,
-                        or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < current),
-                    )
-                    .order_by(Delivery.next_attempt_at)
-                    .limit(limit)
+            due = session.execute(
+                select(Delivery.id, Delivery.channel_id)
+                .where(
+                    Delivery.status == "pending",
+                    Delivery.next_attempt_at <= current,
+                    or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < current),
                 )
-            )
-        for delivery_id in due:
-            outcome = self._deliver(delivery_id, worker, current)
-            if outcome is not None:
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                .order_by(Delivery.next_attempt_at, Delivery.id)
+                .limit(limit)
+            ).all()
+        by_channel: dict[int, list[int]] = {}
+        for delivery_id, channel_id in due:
+            by_channel.setdefault(channel_id, []).append(delivery_id)
+        for channel_id, ids in by_channel.items():
+            claimed = [delivery_id for delivery_id in ids if self._claim(delivery_id, worker, current)]
+            if claimed:  # the others are another worker's now
+                for outcome in self._deliver(channel_id, claimed, current):
+                    setattr(report, outcome, getattr(report, outcome) + 1)
         return report
 
     def _claim(self, delivery_id: int, worker: str, current: datetime) -> bool:
@@ -101,16 +104,13 @@ class Outbox:
             )
             return claimed.rowcount == 1
 
-    def _deliver(self, delivery_id: int, worker: str, current: datetime) -> str | None:
-        if not self._claim(delivery_id, worker, current):
-            return None  # another worker has it
+    def _deliver(self, channel_id: int, ids: list[int], current: datetime) -> list[str]:
         with self.store.session() as session:
-            delivery = session.get(Delivery, delivery_id)
-            channel_row = session.get(AlertChannel, delivery.channel_id) if delivery else None
-            if delivery is None or channel_row is None:
-                return None
-            kind, config, token = channel_row.kind, dict(channel_row.config), channel_row.secrets
-            payload, attempts = list(delivery.notifications), delivery.attempts
+            channel_row = session.get(AlertChannel, channel_id)
+            deliveries = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+            kind, config, token = channel_row.kind, dict(channel_row.config), channel_row.secrets  # type: ignore[union-attr]
+            payload = [item for delivery in deliveries for item in delivery.notifications]
+            attempts = {delivery.id: delivery.attempts for delivery in deliveries}
         started = time.monotonic()
         error: DeliveryFailed | None = None
         try:
@@ -125,9 +125,9 @@ class Outbox:
             error = DeliveryFailed(exc.message, retryable=True)
         except Exception as exc:  # a bug in a channel must not stop the others; recorded, retried
             error = DeliveryFailed(f"{kind} failed unexpectedly ({type(exc).__name__})", retryable=True)
-            log.exception("channel send crashed", extra={"delivery_id": delivery_id})
+            log.exception("channel send crashed", extra={"channel_id": channel_id})
         seconds = time.monotonic() - started
-        return self._settle(delivery_id, attempts + 1, error, current, seconds)
+        return [self._settle(delivery_id, attempts[delivery_id] + 1, error, current, seconds) for delivery_id in ids]
 
     def _settle(
         self, delivery_id: int, attempts: int, error: DeliveryFailed | None, current: datetime, seconds: float

@@ -182,3 +182,17 @@ def test_a_channel_secret_may_live_in_the_environment(platform, receiver, monkey
     monkeypatch.setenv("OPINARA_TEST_HOOK_SECRET", SECRET)
     assert Outbox(settings, store).deliver_due("w1", t0 + timedelta(minutes=5)).sent == 1
     assert [n["labels"]["queue"] for n in delivered(receiver)] == ["env"]
+
+
+def test_alerts_that_fire_together_arrive_as_one_group(platform, receiver):
+    settings, store, alerts = platform
+    webhook(alerts, receiver)
+    t0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    SeriesService(settings, store).write(
+        [Sample(SeriesKey.of("queue_depth", {"queue": q}), t0, 500.0) for q in ("bulk", "default", "mail")]
+    )
+    report = AlertEvaluator(settings, store).evaluate(t0 + timedelta(seconds=5))
+    assert report.notifications == 3
+    assert Outbox(settings, store).deliver_due("w1", t0 + timedelta(seconds=5)).sent == 3
+    assert len(receiver.requests) == 1, "one message for the three"
+    assert sorted(n["labels"]["queue"] for n in delivered(receiver)) == ["bulk", "default", "mail"]
