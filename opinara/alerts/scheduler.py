@@ -53,7 +53,10 @@ class AlertScheduler:
         ):
             self.detect(current)
         if take_lease(self.store, EVALUATOR_LEASE, self.worker, interval * 3, current):
-            self.series.write(collect(self.store, self.settings, current, self.deltas))
+            try:
+                self.series.write(collect(self.store, self.settings, current, self.deltas))
+            except Exception:  # the rules still run on what is there
+                log.exception("own signals were not collected", extra={"worker": self.worker})
             report = self.evaluator.evaluate(current)
             if report.events:
                 log.info("alert rules evaluated", extra={"worker": self.worker, **report.model_dump()})
