@@ -35,6 +35,7 @@ DETECTORS = [
     "detector.counts.v1",
     "detector.cusum.v1",
     "detector.ensemble.v1",
+    "detector.ensemble.v2",
     "detector.proportion.v1",
     "detector.robust.v1",
     "detector.surprise.v1",

@@ -18,7 +18,9 @@ from opinara.signals.detectors import DETECTORS, Verdict, load
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=5)  # 288 points a day
 NAB = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
-SHIPPED = list(dict.fromkeys([DEFAULT_DETECTOR, "detector.ensemble.v1", "detector.surprise.v1"]))
+SHIPPED = list(
+    dict.fromkeys([DEFAULT_DETECTOR, "detector.ensemble.v2", "detector.ensemble.v1", "detector.surprise.v1"])
+)
 each_detector = pytest.mark.parametrize("name", SHIPPED)
 
 

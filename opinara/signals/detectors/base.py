@@ -46,7 +46,7 @@ DEFAULT_DETECTOR = "detector.ensemble.v1"  # what `opinara detect` and the metri
 
 def load() -> None:
     """Register the shipped detectors (importing a module registers it)."""
-    from opinara.signals.detectors import counts, cusum, ensemble, proportion, robust, surprise  # noqa: F401
+    from opinara.signals.detectors import counts, cusum, ensemble, ensemble2, proportion, robust, surprise  # noqa: F401
 
 
 def run(detector: Detector, points: Iterable[tuple[datetime, float | None]]) -> Iterator[Verdict]:
