@@ -79,14 +79,15 @@ class AlertScheduler:
             except Exception:
                 log.exception("insight detection failed", extra={"worker": self.worker, "detection": name})
                 continue
-            log.info("insights judged", extra={"worker": self.worker, "detection": name, **report.model_dump()})
+            figures = {f"insights_{key}": value for key, value in report.model_dump().items()}  # not LogRecord names
+            log.info("insights judged", extra={"worker": self.worker, "detection": name, **figures})
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception as exc:  # the database may be briefly away; the next tick retries
-                log.warning("alerting tick failed (%s)", type(exc).__name__)
+                log.warning("alerting tick failed (%s)", type(exc).__name__, exc_info=True)
             self._stop.wait(self.settings.alert_eval_seconds)
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ that break a shipped rule fire it, and a host that stops reporting goes to no da
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -152,8 +153,9 @@ def test_one_evaluator_holds_the_lease(platform):
     assert take_lease(store, "alert-evaluator", "w2", 60, t0 + timedelta(seconds=200)), "an expired lease is free"
 
 
-def test_a_tick_writes_own_signals_and_only_the_lease_holder_evaluates(platform):
+def test_a_tick_writes_own_signals_and_only_the_lease_holder_evaluates(platform, caplog):
     settings, store, _ = platform
+    caplog.set_level(logging.INFO, logger="opinara.alerts")  # as `opinara serve` logs: every line is formatted
     insights = InsightService(settings, store)
     first = AlertScheduler(settings, store, insights, "w1")
     second = AlertScheduler(settings, store, insights, "w2")
@@ -166,6 +168,8 @@ def test_a_tick_writes_own_signals_and_only_the_lease_holder_evaluates(platform)
         "queue_depth", {}, t0 - timedelta(minutes=5), t0 + timedelta(minutes=5), "raw"
     )
     assert [(p.at, p.value) for p in data.points] == [(t0.replace(second=0), 0.0)], "written once, by the lease holder"
+    assert {r.getMessage() for r in caplog.records} >= {"insights judged"}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "no part of a tick failed"
 
 
 def test_a_channel_secret_may_live_in_the_environment(platform, receiver, monkeypatch):
