@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -105,3 +105,24 @@ def total_excluded(products: Iterable[ProductInsight]) -> dict[str, int]:
 def cut_notice(products: list[ProductInsight]) -> None:
     if len(products) >= MAX_PRODUCTS:
         st.caption(f"Showing the first {MAX_PRODUCTS:,} products; the API lists them all (GET /v1/products).")
+
+
+def record_outcome(key: str, call: Callable[[], object], success: str, scope_note: str, section: str = "") -> None:
+    """Run a button's API call (a callback, before the page draws) and keep its outcome in the session
+    under ``key`` for :func:`show_outcome`: the success text, the API's message, or ``scope_note`` on 403."""
+    try:
+        call()
+    except ApiError as exc:
+        st.session_state[key] = (section, "scope", scope_note) if exc.status == 403 else (section, "error", exc.message)
+    else:
+        st.session_state[key] = (section, "success", success)
+
+
+def show_outcome(key: str, section: str = "") -> None:
+    """The last button's outcome, once, where ``section`` says (a page may have several)."""
+    found = st.session_state.get(key)
+    if not found or found[0] != section:
+        return
+    del st.session_state[key]
+    _, kind, message = found
+    {"scope": st.info, "error": st.error}.get(kind, st.success)(message)

@@ -13,7 +13,7 @@ import streamlit as st
 from opinara.alerts.rules import RuleSpec, format_value, render_summary
 from opinara.alerts.service import AlertEventInfo, AlertInfo, ChannelInfo, RuleInfo, SilenceInfo
 from opinara.dashboard.client import ApiError
-from opinara.dashboard.common import api_errors, client
+from opinara.dashboard.common import api_errors, client, show_outcome
 from opinara.dashboard.highlight import escape
 
 HISTORY_PAGE = 25
@@ -126,17 +126,7 @@ def failed(section: str, exc: ApiError) -> None:
 
 def show_note(section: str) -> None:
     """The last button's outcome, under the section it was pressed in."""
-    found = st.session_state.get(ACTION_NOTE)
-    if not found or found[0] != section:
-        return
-    del st.session_state[ACTION_NOTE]
-    _, kind, message = found
-    if kind == "scope":
-        st.info(message)
-    elif kind == "error":
-        st.error(message)
-    else:
-        st.success(message)
+    show_outcome(ACTION_NOTE, section)
 
 
 # Callbacks: they run before the page draws, so the page shows what the API now holds.

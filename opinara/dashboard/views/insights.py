@@ -11,7 +11,7 @@ import streamlit as st
 
 from opinara.dashboard import charts
 from opinara.dashboard.client import ApiError
-from opinara.dashboard.common import api_errors, client, stars
+from opinara.dashboard.common import api_errors, client, record_outcome, show_outcome, stars
 from opinara.dashboard.highlight import escape, highlight, spans_from_review
 from opinara.insights.anomalies import InsightInfo, InsightType
 
@@ -74,25 +74,8 @@ def scopes() -> list[str]:
 def act(action: str, insight: InsightInfo) -> None:
     """A button's callback: it runs before the page draws, so the page shows the insight as it now is."""
     api = client()
-    try:
-        if action == "acknowledge":
-            api.acknowledge_insight(insight.id)
-        else:
-            api.resolve_insight(insight.id)
-    except ApiError as exc:
-        st.session_state[ACTION_NOTE] = ("scope", SCOPE_NOTE) if exc.status == 403 else ("error", exc.message)
-    else:
-        st.session_state[ACTION_NOTE] = ("success", f"Insight #{insight.id}: {DONE[action]}.")
-
-
-def show_note() -> None:
-    kind, message = st.session_state.pop(ACTION_NOTE, (None, ""))
-    if kind == "scope":
-        st.info(message)
-    elif kind == "error":
-        st.error(message)
-    elif kind == "success":
-        st.success(message)
+    call = api.acknowledge_insight if action == "acknowledge" else api.resolve_insight
+    record_outcome(ACTION_NOTE, lambda: call(insight.id), f"Insight #{insight.id}: {DONE[action]}.", SCOPE_NOTE)
 
 
 def controls(insight: InsightInfo, may_act: bool) -> None:
@@ -117,7 +100,7 @@ def controls(insight: InsightInfo, may_act: bool) -> None:
         help="Resolved by hand: the same type and entity opens again only after a cooldown.",
         width="stretch",
     )
-    show_note()
+    show_outcome(ACTION_NOTE)
 
 
 def span_of(evidence: dict[str, Any], part: str) -> tuple[str, str] | None:

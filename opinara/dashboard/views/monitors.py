@@ -8,8 +8,7 @@ from datetime import datetime
 import streamlit as st
 
 from opinara.dashboard import charts
-from opinara.dashboard.client import ApiError
-from opinara.dashboard.common import api_errors, client
+from opinara.dashboard.common import api_errors, client, record_outcome, show_outcome
 from opinara.dashboard.highlight import escape, highlight, spans_from_review
 from opinara.monitors.models import MonitorInfo
 
@@ -69,29 +68,13 @@ def state(monitor: MonitorInfo) -> str:
 def act(action: str, monitor: MonitorInfo) -> None:
     """A button's callback: it runs before the page draws, so the page shows the monitor as it now is."""
     api = client()
-    try:
-        if action == "pause":
-            api.pause_monitor(
-                monitor.id, st.session_state.get("pause_reason", "").strip() or "paused from the dashboard"
-            )
-        elif action == "resume":
-            api.resume_monitor(monitor.id)
-        else:
-            api.run_monitor(monitor.id)
-    except ApiError as exc:
-        st.session_state[ACTION_NOTE] = ("scope", SCOPE_NOTE) if exc.status == 403 else ("error", exc.message)
-    else:
-        st.session_state[ACTION_NOTE] = ("success", f"{monitor.name}: {DONE[action]}.")
-
-
-def show_note() -> None:
-    kind, message = st.session_state.pop(ACTION_NOTE, (None, ""))
-    if kind == "scope":
-        st.info(message)
-    elif kind == "error":
-        st.error(message)
-    elif kind == "success":
-        st.success(message)
+    reason = st.session_state.get("pause_reason", "").strip() or "paused from the dashboard"
+    calls = {
+        "pause": lambda: api.pause_monitor(monitor.id, reason),
+        "resume": lambda: api.resume_monitor(monitor.id),
+        "run": lambda: api.run_monitor(monitor.id),
+    }
+    record_outcome(ACTION_NOTE, calls[action], f"{monitor.name}: {DONE[action]}.", SCOPE_NOTE)
 
 
 def controls(monitor: MonitorInfo) -> None:
@@ -117,7 +100,7 @@ def controls(monitor: MonitorInfo) -> None:
         help=why,
         width="stretch",
     )
-    show_note()
+    show_outcome(ACTION_NOTE)
 
 
 def no_runs_note(monitor: MonitorInfo) -> str:
