@@ -95,3 +95,20 @@ def test_a_monitor_that_is_not_a_webhook_takes_no_events(api):
     api.platform.monitors.create(MonitorSpec(name="hn-nope", connector="hackernews", params={"query": "acme"}))
     answer = _deliver(api, "hn-nope", "whatever", ITEMS)
     assert answer.status_code == 422 and "not a webhook monitor" in answer.json()["detail"]
+
+
+def test_an_address_that_keeps_sending_wrong_signatures_is_slowed_down(tmp_path):
+    settings = Settings(
+        data_dir=tmp_path,
+        backend="lexicon",
+        aspect_extractor="rules",
+        embedded_workers=0,
+        monitor_threads=0,
+        failed_auth_limit="3/minute",
+    )
+    with running_api(settings) as guessed:
+        created = guessed.platform.monitors.create(MonitorSpec(name="helpdesk-guess", connector="webhook"))
+        wrong = [_deliver(guessed, "helpdesk-guess", "whsec_guess", ITEMS).status_code for _ in range(4)]
+        assert wrong == [401, 401, 401, 429]
+        right = _deliver(guessed, "helpdesk-guess", created.webhook_secret or "", ITEMS)
+        assert right.status_code == 429 and int(right.headers["retry-after"]) > 0, "even the right secret waits"

@@ -12,9 +12,11 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from opinara.access.authenticator import FAILED_AUTH_LIMIT
 from opinara.access.keys import Caller
 from opinara.api.deps import PlatformDep, caller
 from opinara.api.problems import PROBLEM_RESPONSES
+from opinara.errors import RateLimited
 from opinara.insights.mentions import MonitorTrends, monitor_trends
 from opinara.monitors.models import (
     CreatedMonitor,
@@ -26,6 +28,7 @@ from opinara.monitors.models import (
     Removed,
     RunPage,
 )
+from opinara.monitors.webhooks import WebhookSignatureError
 from opinara.validation import Cursor, ExternalId
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=PROBLEM_RESPONSES)
@@ -112,5 +115,18 @@ async def events(
     platform: PlatformDep,
     signature: Annotated[str | None, Header(alias="X-Opinara-Signature")] = None,
 ) -> EventsAccepted:
+    client = request.client.host if request.client else None
+    failures = platform.auth.failures  # wrong signatures count like wrong keys: an address that keeps guessing waits
+    retry_after = failures.retry_after(client)
+    if retry_after is not None:
+        raise RateLimited(
+            f"too many failed signatures from this address; try again in {retry_after} s",
+            limit=FAILED_AUTH_LIMIT,
+            headers={"Retry-After": str(retry_after)},
+        )
     body = await request.body()
-    return await run_in_threadpool(platform.monitor_runner.accept_events, monitor, signature, body, time.time())
+    try:
+        return await run_in_threadpool(platform.monitor_runner.accept_events, monitor, signature, body, time.time())
+    except WebhookSignatureError:
+        failures.failed(client)
+        raise
