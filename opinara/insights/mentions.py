@@ -17,8 +17,9 @@ from opinara.errors import InputError
 from opinara.insights.aggregates import REVIEW_LEVEL
 from opinara.insights.models import Period, ReviewAspect, StoredScores
 from opinara.insights.queries import by_period, net
+from opinara.insights.reviews import aspects_of
 from opinara.monitors.service import find_monitor
-from opinara.store.models import Analysis, AspectMention, Monitor, MonitorDaily, Review
+from opinara.store.models import Analysis, Monitor, MonitorDaily, Review
 
 COUNTS = ("mentions", "positive", "negative", "neutral", "mixed")
 
@@ -112,23 +113,7 @@ def list_mentions(
         query = query.where(Review.id < cursor)
     rows = session.execute(query).all()
     page = rows[:limit]
-    aspects: dict[int, list[ReviewAspect]] = defaultdict(list)
-    if page:
-        for mention in session.scalars(
-            select(AspectMention)
-            .where(AspectMention.review_id.in_([row.Review.id for row in page]))
-            .order_by(AspectMention.review_id, AspectMention.start)
-        ):
-            aspects[mention.review_id].append(
-                ReviewAspect(
-                    term=mention.term,
-                    group=mention.aspect_group,
-                    start=mention.start,
-                    end=mention.end,
-                    polarity=mention.polarity,
-                    opinions=mention.opinions,
-                )
-            )
+    aspects = aspects_of(session, [row.Review.id for row in page])
     return MentionPage(
         mentions=[_mention(row.Review, row.Analysis, row.name, aspects[row.Review.id]) for row in page],
         next_cursor=page[-1].Review.id if len(rows) > limit else None,

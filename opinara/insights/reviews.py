@@ -58,23 +58,7 @@ def list_reviews(
         query = query.where(Review.id < cursor)
     rows = session.execute(query).all()
     page = rows[:limit]
-    mentions: dict[int, list[ReviewAspect]] = defaultdict(list)
-    if page:
-        for mention in session.scalars(
-            select(AspectMention)
-            .where(AspectMention.review_id.in_([row.Review.id for row in page]))
-            .order_by(AspectMention.review_id, AspectMention.start)
-        ):
-            mentions[mention.review_id].append(
-                ReviewAspect(
-                    term=mention.term,
-                    group=mention.aspect_group,
-                    start=mention.start,
-                    end=mention.end,
-                    polarity=mention.polarity,
-                    opinions=mention.opinions,
-                )
-            )
+    mentions = aspects_of(session, [row.Review.id for row in page])
     return ReviewPage(
         reviews=[
             _review(
@@ -114,3 +98,27 @@ def _review(review: Review, analysis: Analysis | None, product: ProductRef, aspe
         sentiment=sentiment,
         aspects=aspects,
     )
+
+
+def aspects_of(session: Session, review_ids: list[int]) -> dict[int, list[ReviewAspect]]:
+    """The aspect mentions of these reviews (or monitor mentions), each review's in text order."""
+    found: dict[int, list[ReviewAspect]] = defaultdict(list)
+    if not review_ids:
+        return found
+    query = (
+        select(AspectMention)
+        .where(AspectMention.review_id.in_(review_ids))
+        .order_by(AspectMention.review_id, AspectMention.start)
+    )
+    for mention in session.scalars(query):
+        found[mention.review_id].append(
+            ReviewAspect(
+                term=mention.term,
+                group=mention.aspect_group,
+                start=mention.start,
+                end=mention.end,
+                polarity=mention.polarity,
+                opinions=mention.opinions,
+            )
+        )
+    return found

@@ -40,7 +40,6 @@ def test_a_mention_spike_and_a_review_drop_are_insights(store, services):
     assert found["volume_spike"].entity == {"tag": "acme"}
     assert found["volume_spike"].message.startswith("Mentions of tag acme rose to 95 on 2026-11-22")
     assert found["volume_drop"].entity == {"product": "aurora-x2"} and "fell to 4" in found["volume_drop"].message
-    series.write(daily("mentions_daily_tag", {"tag": "acme"}, [14]) * 1)
     calmer = [Sample(SeriesKey.of("mentions_daily_tag", {"tag": "acme"}), MIDNIGHT + timedelta(days=1), 13)]
     calmer += [Sample(SeriesKey.of("reviews_daily", {"product": "aurora-x2"}), MIDNIGHT + timedelta(days=1), 41)]
     series.write(calmer)

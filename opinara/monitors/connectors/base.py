@@ -47,6 +47,17 @@ class Limits:
 
 
 @dataclass
+class Run:
+    """One run's budget and what it has gathered so far."""
+
+    limits: Limits
+    items: list[Item] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    pages: int = 0
+    ids: set[str] = field(default_factory=set)
+
+
+@dataclass
 class FetchResult:
     items: list[Item] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)

@@ -33,6 +33,7 @@ from opinara.monitors.connectors.base import (
     Item,
     Limits,
     Rejected,
+    Run,
     SourceError,
 )
 from opinara.monitors.text import html_text, join_title
@@ -133,17 +134,6 @@ class Window:
         return (hit.created_at_i == self.after and hit.external_id in self.after_ids) or (
             hit.created_at_i == self.until and hit.external_id in self.until_ids
         )
-
-
-@dataclass
-class Run:
-    """One run's budget and what it has gathered so far."""
-
-    limits: Limits
-    items: list[Item] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    pages: int = 0
-    ids: set[str] = field(default_factory=set)
 
 
 class HackerNewsConnector:

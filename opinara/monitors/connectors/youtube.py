@@ -35,6 +35,7 @@ from opinara.monitors.connectors.base import (
     Item,
     Limits,
     Rejected,
+    Run,
     SourceError,
 )
 from opinara.monitors.text import html_text
@@ -134,17 +135,6 @@ class Window:
 
     def ended(self, thread: Thread) -> bool:
         return self.after is not None and thread.published_at is not None and thread.published_at < self.after
-
-
-@dataclass
-class Run:
-    """One run's budget and what it has gathered so far."""
-
-    limits: Limits
-    items: list[Item] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    pages: int = 0
-    ids: set[str] = field(default_factory=set)
 
 
 class YouTubeConnector:
